@@ -1,0 +1,190 @@
+"""The `healthdash` command: open the dashboard, run checks once, validate a config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from dash import __version__
+from dash.config import Config, ConfigError, find_config, load_config
+from dash.model import CheckResult, Status
+
+log = logging.getLogger("healthdash")
+log.addHandler(logging.NullHandler())  # never fall back to printing log records on the terminal
+
+SYMBOLS = {Status.OK: "✔", Status.WARN: "▲", Status.CRIT: "✖", Status.UNKNOWN: "?"}
+_COLOURS = {Status.OK: "32", Status.WARN: "33", Status.CRIT: "31;1", Status.UNKNOWN: "35"}
+
+
+def state_dir(environ: os._Environ[str] | dict[str, str] = os.environ) -> Path:
+    """Where logs and state live: $XDG_STATE_HOME/healthdash (default ~/.local/state/healthdash)."""
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "healthdash"
+
+
+def setup_logging() -> Path | None:
+    """Send log records (tracebacks of bugs included) to a file, never to the screen."""
+    path = state_dir() / "healthdash.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return path
+
+
+def _add_config_option(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
+    # On subcommands the default is SUPPRESS so `healthdash -c FILE check` keeps FILE.
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS if sub else None,
+        help="config file (default: $HEALTHDASH_CONFIG, ./dash.toml, "
+        "$XDG_CONFIG_HOME/healthdash/dash.toml, then the built-in example)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="healthdash",
+        description="A terminal health dashboard for people on call.",
+    )
+    parser.add_argument("--version", action="version", version=f"healthdash {__version__}")
+    _add_config_option(parser, sub=False)
+    parser.add_argument("--demo", action="store_true", help="start built-in demo services and watch them")
+    parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="open the dashboard (the default)")
+    run.add_argument("--version", action="version", version=f"healthdash {__version__}")
+    _add_config_option(run)
+    run.add_argument("--demo", action="store_true", default=argparse.SUPPRESS, help="start built-in demo services and watch them")
+    run.add_argument("--no-mouse", action="store_true", default=argparse.SUPPRESS, help="do not capture the mouse")
+
+    check = sub.add_parser(
+        "check",
+        help="run every check once and exit with the worst status (0 ok, 1 warn, 2 crit, 3 unknown)",
+        description="Run every check once, concurrently, print the results and exit with the "
+        "worst status as Nagios does: 0 ok, 1 warn, 2 crit, 3 unknown.",
+    )
+    check.add_argument("--version", action="version", version=f"healthdash {__version__}")
+    _add_config_option(check)
+    check.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    check.add_argument("--only", nargs="+", metavar="NAME", help="run only these checks")
+
+    validate = sub.add_parser("validate", help="check a config file and report every error")
+    validate.add_argument("--version", action="version", version=f"healthdash {__version__}")
+    _add_config_option(validate)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Config:
+    path = find_config(getattr(args, "config", None))
+    return load_config(path)
+
+
+def _print_errors(errors: list[str]) -> None:
+    for line in errors:
+        print(line, file=sys.stderr)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config = _load(args)
+    kinds = sorted({c.kind for c in config.checks})
+    noun = "check" if len(config.checks) == 1 else "checks"
+    print(f"{config.path}: ok: {len(config.checks)} {noun}" + (f" ({', '.join(kinds)})" if kinds else ""))
+    return 0
+
+
+def _colour(text: str, status: Status, enabled: bool) -> str:
+    return f"\x1b[{_COLOURS[status]}m{text}\x1b[0m" if enabled else text
+
+
+def format_table(results: list[CheckResult], *, colour: bool = False) -> str:
+    """Results as a plain-text table; every cell is already neutralised text."""
+    header = ("STATUS", "NAME", "KIND", "LATENCY", "REASON", "MESSAGE")
+    rows = []
+    for r in results:
+        latency = f"{r.latency_ms:.0f} ms"
+        rows.append((f"{SYMBOLS[r.status]} {r.status.value}", r.check, r.kind, latency, r.reason.value, r.message))
+    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) if rows else len(header[i]) for i in range(5)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header[:5], widths)) + "  " + header[5]]
+    for r, row in zip(results, rows):
+        cells = [row[0].ljust(widths[0]), *(row[i].ljust(widths[i]) for i in (1, 2)), row[3].rjust(widths[3]), row[4].ljust(widths[4])]
+        cells[0] = _colour(cells[0], r.status, colour)
+        lines.append("  ".join(cells) + "  " + row[5])
+    counts = {s: sum(1 for r in results if r.status is s) for s in Status}
+    summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no checks"
+    lines.append("")
+    lines.append(f"{len(results)} checks: {summary}")
+    return "\n".join(lines)
+
+
+async def _run_checks(config: Config) -> list[CheckResult]:
+    from dash.engine.scheduler import Engine
+
+    engine = Engine(config)
+    try:
+        return await engine.run_once()
+    finally:
+        await engine.stop()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if args.only:
+        known = {c.name for c in config.checks}
+        missing = [n for n in args.only if n not in known]
+        if missing:
+            print(f"healthdash: no such check: {', '.join(missing)}", file=sys.stderr)
+            return 2
+        config = Config(**{**config.__dict__, "checks": tuple(c for c in config.checks if c.name in set(args.only))})
+    results = asyncio.run(_run_checks(config))
+    worst = Status.worst([r.status for r in results])
+    if args.format == "json":
+        print(json.dumps({"checks": [r.to_dict() for r in results], "status": worst.value}, indent=2, ensure_ascii=False))
+    else:
+        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        print(format_table(results, colour=colour))
+    return worst.exit_code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dash.tui.app import run_app
+
+    return run_app(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `healthdash` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logfile = setup_logging()
+    command = args.command or "run"
+    try:
+        if command == "validate":
+            return cmd_validate(args)
+        if command == "check":
+            return cmd_check(args)
+        return cmd_run(args)
+    except ConfigError as exc:
+        _print_errors(exc.errors)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: one line here, the traceback in the log
+        log.exception("unhandled error")
+        where = f" (traceback in {logfile})" if logfile else ""
+        print(f"healthdash: internal error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        return 70

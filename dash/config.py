@@ -1,0 +1,909 @@
+"""dash.toml: typed, validated, frozen configuration.
+
+The shapes here are what the rest of the application reads; the loader below
+turns a TOML file into them or into a list of one-line errors of the form
+`FILE:LINE: key.path: what is wrong and what is expected`.
+
+Key paths name a check by its name when it has a usable one (`check[api].port`)
+and by its 1-based position otherwise (`check[#3].port`); list items are
+0-based (`check[api].tags[1]`).
+
+Validation is data-driven: the generic check keys (`COMMON_FIELDS`), the
+`[dashboard]` and `[defaults]` tables, and every kind's `FIELDS` are all
+`checks.base.Field` dicts run through the same converter, so a new kind needs no
+loader change.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from checks.base import Field
+from dash.text import Redactor, clean
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+@dataclass(frozen=True, eq=True)
+class CheckConfig:
+    """One `[[check]]` table after validation, defaults applied.
+
+    `options` holds the kind-specific keys declared by the kind's `FIELDS`
+    (every declared key present; None when optional and unset), with durations in
+    seconds and `${VAR}` already substituted. `secrets` are the substituted values
+    that appear in this check, for redaction.
+    """
+
+    name: str
+    kind: str
+    interval: float
+    timeout: float
+    retries: int
+    options: Mapping[str, Any]
+    tags: tuple[str, ...] = ()
+    runbook: str | None = None
+    description: str = ""
+    line: int = 0
+    secrets: frozenset[str] = frozenset()
+
+    def __hash__(self) -> int:  # options is a dict; identity by name is enough for sets
+        return hash((self.name, self.kind))
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole dash.toml."""
+
+    path: str
+    title: str = "healthdash"
+    concurrency: int = 200
+    checks: tuple[CheckConfig, ...] = ()
+    keys: Mapping[str, str] = field(default_factory=dict)
+    redactor: Redactor = field(default_factory=Redactor)
+
+    def check(self, name: str) -> CheckConfig:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; `errors` are the one-line messages, all of them."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+# ---------------------------------------------------------------------------
+# Durations and sizes
+
+DURATION_HINT = 'expected a duration like "250ms", "15s", "5m", "1h"'
+SIZE_HINT = 'expected a size like 512, "512B", "64KiB", "1MiB", "1MB"'
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)"
+_DURATION_TERM = re.compile(rf"({_NUMBER})(ms|s|m|h|d)", re.ASCII)
+_DURATION = re.compile(rf"(?:{_NUMBER}(?:ms|s|m|h|d)\s*)+", re.ASCII)
+_BARE_NUMBER = re.compile(rf"[+-]?{_NUMBER}", re.ASCII)
+
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+}
+_SIZE = re.compile(rf"({_NUMBER})\s*([A-Za-z]+)", re.ASCII)
+
+
+def parse_duration(s: object) -> float:
+    """Seconds in a duration such as "250ms", "15s", "5m", "1h", "1h30m", "1.5s", "2d".
+
+    Raises ValueError (with a message that does not repeat the value) for
+    anything else: negatives, bare numbers, empty text, unknown units.
+    """
+    if not isinstance(s, str):
+        raise ValueError(f"{DURATION_HINT} (a string with a unit)")
+    text = s.strip()
+    if not text:
+        raise ValueError(f"empty duration; {DURATION_HINT}")
+    if text.startswith("-"):
+        raise ValueError(f"a duration cannot be negative; {DURATION_HINT}")
+    if _BARE_NUMBER.fullmatch(text):
+        raise ValueError(f"a duration needs a unit; {DURATION_HINT}")
+    if not _DURATION.fullmatch(text):
+        raise ValueError(DURATION_HINT)
+    seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_TERM.findall(text))
+    if not math.isfinite(seconds):
+        raise ValueError(f"duration is too long; {DURATION_HINT}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest readable form of `seconds`: 0.25 -> "250ms", 90 -> "1m30s"."""
+    if seconds < 1:
+        return f"{round(seconds * 1000, 3):g}ms"
+    whole = int(seconds)
+    frac = round(seconds - whole, 3)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole >= size:
+            parts.append(f"{whole // size}{unit}")
+            whole %= size
+    if whole or frac or not parts:
+        parts.append(f"{whole + frac:g}s")
+    return "".join(parts)
+
+
+def parse_size(v: object) -> int:
+    """Bytes in a size: an int, or a string like "512B", "64KiB", "1MiB", "1MB"."""
+    if isinstance(v, bool):
+        raise ValueError(SIZE_HINT)
+    if isinstance(v, int):
+        if v < 0:
+            raise ValueError(f"a size cannot be negative; {SIZE_HINT}")
+        return v
+    if not isinstance(v, str):
+        raise ValueError(SIZE_HINT)
+    text = v.strip()
+    if text.startswith("-"):
+        raise ValueError(f"a size cannot be negative; {SIZE_HINT}")
+    m = _SIZE.fullmatch(text)
+    if not m or m.group(2).lower() not in _SIZE_UNITS:
+        raise ValueError(SIZE_HINT)
+    return int(round(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]))
+
+
+# ---------------------------------------------------------------------------
+# The schema of the file itself
+
+
+def _at_least(minimum: float) -> Callable[[float], str | None]:
+    def check(v: float) -> str | None:
+        if v < minimum:
+            return f"must be at least {format_duration(minimum)}, got {format_duration(v)}"
+        return None
+
+    return check
+
+
+def _positive_duration(v: float) -> str | None:
+    return None if v > 0 else "must be longer than 0s"
+
+
+def _between(lo: int, hi: int) -> Callable[[int], str | None]:
+    def check(v: int) -> str | None:
+        return None if lo <= v <= hi else f"must be from {lo} to {hi}, got {v}"
+
+    return check
+
+
+def _printable(what: str, *, empty_ok: bool = False) -> Callable[[str], str | None]:
+    def check(v: str) -> str | None:
+        if not empty_ok and not v.strip():
+            return f"{what} must not be empty"
+        if re.search(r"[\x00-\x1f\x7f-\x9f]", v):
+            return f"{what} must not contain control characters"
+        return None
+
+    return check
+
+
+MIN_INTERVAL = 0.1
+
+COMMON_FIELDS: dict[str, Field] = {
+    "name": Field("str", required=True, help="unique check name", validate=_printable("a check name")),
+    "kind": Field("str", required=True, help="which check kind runs it"),
+    "interval": Field("duration", help="time between runs", validate=_at_least(MIN_INTERVAL)),
+    "timeout": Field("duration", help="deadline of one run", validate=_positive_duration),
+    "retries": Field("int", help="extra attempts on transient failures", validate=_between(0, 10)),
+    "tags": Field("str_list", default=(), help='labels such as "team:payments"'),
+    "runbook": Field("str", help="what to do when it fails"),
+    "description": Field("str", default="", help="one line about the check"),
+    "enabled": Field("bool", default=True, help="false leaves the check out"),
+}
+
+DASHBOARD_FIELDS: dict[str, Field] = {
+    "title": Field("str", default="healthdash", validate=_printable("a title", empty_ok=True)),
+    "concurrency": Field("int", default=200, help="max checks in flight", validate=_between(1, 10000)),
+}
+
+DEFAULTS_FIELDS: dict[str, Field] = {
+    "interval": Field("duration", default=15.0, validate=_at_least(MIN_INTERVAL)),
+    "timeout": Field("duration", default=5.0, validate=_positive_duration),
+    "retries": Field("int", default=1, validate=_between(0, 10)),
+}
+
+TOP_FIELDS: dict[str, Field] = {
+    "dashboard": Field("table", fields=DASHBOARD_FIELDS),
+    "defaults": Field("table", fields=DEFAULTS_FIELDS),
+    "keys": Field("str_map", default={}),
+    "check": Field("any"),  # an array of tables, handled by hand
+}
+
+
+# ---------------------------------------------------------------------------
+# Finding the file
+
+
+def _package_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def find_config(
+    cli_path: str | None,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Path:
+    """The config file to use: `-c FILE`, `$HEALTHDASH_CONFIG`, `./dash.toml`,
+    `$XDG_CONFIG_HOME/healthdash/dash.toml` (default `~/.config`), then the packaged default.
+
+    An explicitly named file (flag or variable) that does not exist is a ConfigError.
+    """
+    env = os.environ if environ is None else environ
+    for explicit in (cli_path, env.get("HEALTHDASH_CONFIG")):
+        if explicit:
+            p = Path(explicit).expanduser()
+            if not p.is_file():
+                raise ConfigError([f"{explicit}: no such file"])
+            return p
+    here = Path(cwd) if cwd is not None else Path.cwd()
+    candidates = [here / "dash.toml"]
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    if not xdg or not Path(xdg).is_absolute():  # the XDG spec says to ignore relative paths
+        home = env.get("HOME")
+        xdg = str(Path(home) / ".config") if home else str(Path.home() / ".config")
+    candidates.append(Path(xdg) / "healthdash" / "dash.toml")
+    package = _package_dir()
+    candidates.append(package / "default.toml")  # wheel installs
+    candidates.append(package.parent / "dash.toml")  # editable installs: the repo's own file
+    for p in candidates:
+        if p.is_file():
+            return p
+    raise ConfigError(["no config file found; looked at " + ", ".join(map(str, candidates))])
+
+
+# ---------------------------------------------------------------------------
+# Loading
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    kinds: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read and validate a dash.toml; raises ConfigError listing every problem."""
+    shown = os.fspath(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([f"{shown}: no such file"]) from None
+    except OSError as e:
+        raise ConfigError([f"{shown}: cannot read: {clean(e.strerror or e)}"]) from None
+    return parse_config(data, shown, environ=environ, kinds=kinds)
+
+
+def parse_config(
+    text: str | bytes,
+    path: str = "dash.toml",
+    *,
+    environ: Mapping[str, str] | None = None,
+    kinds: Mapping[str, Any] | None = None,
+) -> Config:
+    """Validate dash.toml content (text, or raw bytes as read from disk).
+
+    `kinds` maps kind names to modules (anything with a `FIELDS` dict); it
+    defaults to the discovered `checks.kinds()`.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = bytes(text)[: e.start].count(b"\n") + 1
+            raise ConfigError([f"{path}:{line}: toml: file is not valid UTF-8 text"]) from None
+    text = text.removeprefix("\ufeff")  # editors on Windows like to add a BOM
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([_toml_error(path, text, e)]) from None
+    if kinds is None:
+        import checks
+
+        kinds = checks.kinds()
+    loader = _Loader(path, _Locator(text), os.environ if environ is None else environ, kinds)
+    return loader.load(doc)
+
+
+_TOML_AT = re.compile(r"^(.*?)\s*\((?:at line (\d+), column \d+|at end of document)\)\s*$", re.DOTALL)
+
+
+def _toml_error(path: str, text: str, e: Exception) -> str:
+    message = str(e)
+    line = getattr(e, "lineno", None)
+    m = _TOML_AT.match(message)
+    if m:
+        message = m.group(1)
+        if m.group(2):
+            line = int(m.group(2))
+    if not line:  # "at end of document": blame the last line with something on it
+        lines = text.splitlines()
+        line = next((i for i in range(len(lines), 0, -1) if lines[i - 1].strip()), 1)
+    return f"{path}:{line}: toml: {clean(message)}"
+
+
+# ---------------------------------------------------------------------------
+# Line numbers: tomllib gives none, so find key paths in the raw text.
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_Path = tuple  # of str keys and int array indexes
+
+
+class _Locator:
+    """Maps key paths (e.g. ("check", 0, "expect", "status")) to 1-based line numbers.
+
+    Keys inside inline tables and multi-line values map to the line of the key
+    that starts the value; unknown paths fall back to their nearest parent.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[_Path, int] = {}
+        self._arrays: dict[_Path, int] = {}
+        self._scan(text)
+
+    def line(self, path: Iterable[Any]) -> int:
+        p = tuple(path)
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            p = p[:-1]
+        return 1
+
+    def _scan(self, text: str) -> None:
+        table: _Path = ()
+        depth, ml = 0, None  # open brackets / open multi-line string delimiter
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if depth or ml:
+                depth, ml = _scan_value(line, 0, depth, ml)
+                continue
+            s = line.lstrip()
+            if not s or s.startswith("#"):
+                continue
+            if s.startswith("["):
+                array = s.startswith("[[")
+                keys, _ = _read_key(s, 2 if array else 1)
+                if keys:
+                    table = self._resolve(keys, array)
+                    self.lines.setdefault(table, lineno)
+                continue
+            keys, i = _read_key(s, 0)
+            if not keys:
+                continue
+            full = table + tuple(keys)
+            for n in range(len(table) + 1, len(full) + 1):
+                self.lines.setdefault(full[:n], lineno)
+            if i < len(s) and s[i] == "=":
+                depth, ml = _scan_value(s, i + 1, 0, None)
+
+    def _resolve(self, keys: list[str], array: bool) -> _Path:
+        """Where a header points: array-of-tables segments go to their last element."""
+        path: _Path = ()
+        for n, key in enumerate(keys):
+            path += (key,)
+            last = n == len(keys) - 1
+            if last and array:
+                index = self._arrays.get(path, 0)
+                self._arrays[path] = index + 1
+                path += (index,)
+            elif path in self._arrays:
+                path += (self._arrays[path] - 1,)
+        return path
+
+
+def _read_key(s: str, i: int) -> tuple[list[str], int]:
+    """Parse a (dotted, possibly quoted) key at s[i:]; returns parts and the index after it."""
+    parts: list[str] = []
+    n = len(s)
+    while True:
+        while i < n and s[i] in " \t":
+            i += 1
+        if i >= n:
+            return parts, i
+        c = s[i]
+        if c == '"':
+            j = i + 1
+            while j < n and s[j] != '"':
+                j += 2 if s[j] == "\\" else 1
+            raw = s[i : j + 1]
+            try:
+                parts.append(json.loads(raw))
+            except ValueError:
+                parts.append(raw[1:-1])
+            i = j + 1
+        elif c == "'":
+            j = s.find("'", i + 1)
+            j = n if j < 0 else j
+            parts.append(s[i + 1 : j])
+            i = j + 1
+        else:
+            m = _BARE_KEY.match(s, i)
+            if not m:
+                return parts, i
+            parts.append(m.group())
+            i = m.end()
+        while i < n and s[i] in " \t":
+            i += 1
+        if i < n and s[i] == ".":
+            i += 1
+            continue
+        return parts, i
+
+
+def _scan_value(s: str, i: int, depth: int, ml: str | None) -> tuple[int, str | None]:
+    """Follow a value through one line: bracket depth and any open multi-line string."""
+    n = len(s)
+    while i < n:
+        if ml:
+            j = i
+            while j < n and not s.startswith(ml, j):
+                j += 2 if (ml == '"""' and s[j] == "\\") else 1
+            if j >= n:
+                return depth, ml
+            i = j + 3
+            while i < n and s[i] == ml[0]:  # up to two quotes may end the content
+                i += 1
+            ml = None
+            continue
+        c = s[i]
+        if c == "#":
+            break
+        if s.startswith('"""', i) or s.startswith("'''", i):
+            ml, i = s[i : i + 3], i + 3
+            continue
+        if c == '"':
+            i += 1
+            while i < n and s[i] != '"':
+                i += 2 if s[i] == "\\" else 1
+        elif c == "'":
+            j = s.find("'", i + 1)
+            i = n if j < 0 else j
+        elif c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return depth, ml
+
+
+# ---------------------------------------------------------------------------
+# Validation
+
+_INVALID = object()  # a value that already produced an error
+_WRONG = object()  # a value of the wrong type, not reported yet
+_SUBST = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
+_MAX_ECHO = 40
+
+_EXPECTED = {
+    "str": "a string",
+    "int": "an integer",
+    "number": "a number",
+    "bool": "true or false",
+    "duration": DURATION_HINT.removeprefix("expected "),
+    "size": SIZE_HINT.removeprefix("expected "),
+    "str_list": "a list of strings",
+    "int_list": "a list of integers",
+    "str_map": "a table of strings",
+    "table": "a table",
+}
+
+
+def _type_name(v: Any) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, dict):
+        return "table"
+    return type(v).__name__  # date, time, datetime
+
+
+def _got(v: Any) -> str:
+    """How a wrong value is shown in an error; never long strings or ${VAR} ones (may be secret)."""
+    if isinstance(v, str):
+        if "${" in v or len(v) > _MAX_ECHO:
+            return "a string (not shown)"
+        return f"{clean(json.dumps(v, ensure_ascii=False), limit=None)} (string)"
+    if isinstance(v, bool):
+        return f"{str(v).lower()} (boolean)"
+    if isinstance(v, (int, float)):
+        return f"{v} ({_type_name(v)})"
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, dict):
+        return "a table"
+    return f"a {_type_name(v)}"
+
+
+def _quote(s: str) -> str:
+    """A string quoted for an error message, unless it may be secret or is too long."""
+    shown = _got(s)
+    return shown.removesuffix(" (string)") if shown.endswith(" (string)") else "(not shown)"
+
+
+def _show_key(key: str | int) -> str:
+    if isinstance(key, int):
+        return f"[{key}]"
+    if _BARE_KEY.fullmatch(key):
+        return key
+    return clean(json.dumps(key, ensure_ascii=False), limit=60)
+
+
+@dataclass(frozen=True)
+class _Where:
+    """A key path both as the locator knows it and as the user reads it."""
+
+    raw: _Path
+    shown: str
+
+    def key(self, key: str) -> "_Where":
+        shown = _show_key(key)
+        return _Where(self.raw + (key,), f"{self.shown}.{shown}" if self.shown else shown)
+
+    def index(self, i: int) -> "_Where":
+        return _Where(self.raw + (i,), f"{self.shown}[{i}]")
+
+
+def _unknown_key(key: str, allowed: Iterable[str]) -> str:
+    allowed = sorted(allowed)
+    close = difflib.get_close_matches(key, allowed, n=1)
+    if close:
+        return f'unknown key; did you mean "{close[0]}"?'
+    if allowed:
+        return "unknown key; expected one of: " + ", ".join(allowed)
+    return "unknown key"
+
+
+class _Loader:
+    def __init__(self, path: str, locator: _Locator, environ: Mapping[str, str], kinds: Mapping[str, Any]) -> None:
+        self.path = path
+        self.locator = locator
+        self.environ = environ
+        self.kinds = kinds
+        self.errors: list[tuple[int, str]] = []
+        self.secrets: set[str] = set()
+        self.check_secrets: set[str] = set()
+
+    # -- errors and substitution
+
+    def error(self, where: _Where, message: str) -> None:
+        line = self.locator.line(where.raw)
+        self.errors.append((line, f"{self.path}:{line}: {where.shown}: {message}"))
+
+    def substitute(self, value: str, where: _Where) -> Any:
+        """Replace ${VAR} from the environment ($${ is a literal ${); records secrets."""
+        if "$" not in value:
+            return value
+        ok = True
+
+        def replace(m: re.Match[str]) -> str:
+            nonlocal ok
+            if m.group() == "$${":
+                return "${"
+            name = m.group(1)
+            if name is None:
+                ok = False
+                self.error(where, 'bad "${" reference; expected ${NAME} (write $${ for a literal "${")')
+                return ""
+            if name not in self.environ:
+                ok = False
+                self.error(where, f"environment variable {name} is not set")
+                return ""
+            secret = self.environ[name]
+            self.secrets.add(secret)
+            self.check_secrets.add(secret)
+            return secret
+
+        result = _SUBST.sub(replace, value)
+        return result if ok else _INVALID
+
+    # -- conversion driven by Field
+
+    def convert(self, value: Any, f: Field, where: _Where) -> Any:
+        """The value converted to what `f` declares, or _INVALID after reporting why."""
+        t = f.type
+        if t not in _EXPECTED and t != "any":
+            self.error(where, f'the check kind declares an unknown field type "{t}" (a bug in the kind)')
+            return _INVALID
+        out = self._convert(value, f, where)
+        if out is _WRONG:
+            self.error(where, f"expected {_EXPECTED[t]}, got {_got(value)}")
+            return _INVALID
+        return self._finish(out, f, where, value)
+
+    def _convert(self, value: Any, f: Field, where: _Where) -> Any:
+        """One type's conversion: _WRONG for a type mismatch (not yet reported),
+        _INVALID when already reported."""
+        t = f.type
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if t == "any":
+            return self.any(value, where)
+        if t == "str":
+            return self.substitute(value, where) if isinstance(value, str) else _WRONG
+        if t == "int":
+            return value if is_int else _WRONG
+        if t == "number":
+            return value if is_int or isinstance(value, float) else _WRONG
+        if t == "bool":
+            return value if isinstance(value, bool) else _WRONG
+        if t in ("duration", "size"):
+            if not (isinstance(value, str) or (t == "size" and is_int)):
+                return _WRONG
+            s = self.substitute(value, where) if isinstance(value, str) else value
+            if s is _INVALID:
+                return _INVALID
+            try:
+                return parse_duration(s) if t == "duration" else parse_size(s)
+            except ValueError as e:
+                self.error(where, f"{e}, got {_got(value)}")
+                return _INVALID
+        if t in ("str_list", "int_list"):
+            if not isinstance(value, list):
+                return _WRONG
+            item = Field("str" if t == "str_list" else "int")
+            items = [self.convert(v, item, where.index(i)) for i, v in enumerate(value)]
+            return _INVALID if _INVALID in items else tuple(items)
+        if t == "str_map":
+            if not isinstance(value, dict):
+                return _WRONG
+            item = Field("str")
+            mapped = {k: self.convert(v, item, where.key(k)) for k, v in value.items()}
+            return _INVALID if _INVALID in mapped.values() else mapped
+        # "table"
+        if not isinstance(value, dict):
+            return _WRONG
+        if f.fields is None:
+            return self.any(value, where)
+        before = len(self.errors)
+        out = self.table(value, f.fields, where)
+        return out if len(self.errors) == before else _INVALID
+
+    def _finish(self, value: Any, f: Field, where: _Where, raw: Any) -> Any:
+        """Apply `choices` and the field's own `validate`; `raw` is what the file said
+        (shown instead of the substituted value, which may hold a secret)."""
+        if value is _INVALID:
+            return value
+        if f.choices is not None and value not in f.choices:
+            names = ", ".join(json.dumps(c) if isinstance(c, str) else str(c) for c in f.choices)
+            hint = ""
+            if isinstance(value, str):
+                close = difflib.get_close_matches(value, [c for c in f.choices if isinstance(c, str)], n=1)
+                hint = f'; did you mean "{close[0]}"?' if close else ""
+            self.error(where, f"expected one of {names}, got {_got(raw)}{hint}")
+            return _INVALID
+        if f.validate is not None:
+            problem = f.validate(value)
+            if problem:
+                self.error(where, problem)
+                return _INVALID
+        return value
+
+    def any(self, value: Any, where: _Where) -> Any:
+        """Free-form data: substitute ${VAR} in every string inside."""
+        if isinstance(value, str):
+            return self.substitute(value, where)
+        if isinstance(value, list):
+            items = [self.any(v, where.index(i)) for i, v in enumerate(value)]
+            return _INVALID if _INVALID in items else items
+        if isinstance(value, dict):
+            mapped = {k: self.any(v, where.key(k)) for k, v in value.items()}
+            return _INVALID if _INVALID in mapped.values() else mapped
+        return value
+
+    def table(
+        self,
+        raw: Mapping[str, Any],
+        fields: Mapping[str, Field],
+        where: _Where,
+        *,
+        also_allowed: Iterable[str] = (),
+        check_unknown: bool = True,
+    ) -> dict[str, Any]:
+        """Validate a table against `fields`: unknown keys flagged, required keys checked,
+        defaults filled. Every field is in the result; None where the value was invalid
+        (callers compare error counts to know whether it all went well)."""
+        also = set(also_allowed)
+        if check_unknown:
+            for key in raw:
+                if key not in fields and key not in also:
+                    self.error(where.key(key), _unknown_key(key, [*fields, *also]))
+        out: dict[str, Any] = {}
+        for key, f in fields.items():
+            if key in raw:
+                value = self.convert(raw[key], f, where.key(key))
+                out[key] = None if value is _INVALID else value
+            else:
+                if f.required:
+                    hint = ""
+                    if f.choices:
+                        hint = "; expected one of: " + ", ".join(map(str, f.choices))
+                    self.error(where.key(key), f"required key is missing{hint}")
+                out[key] = _default(f)
+        return out
+
+    # -- the file
+
+    def load(self, doc: dict[str, Any]) -> Config:
+        top = _Where((), "")
+        for key in doc:
+            if key not in TOP_FIELDS:
+                self.error(top.key(key), _unknown_key(key, TOP_FIELDS))
+        dashboard = self._section(doc, "dashboard")
+        defaults = self._section(doc, "defaults")
+        keys_value = doc.get("keys", {})
+        keys = self.convert(keys_value, TOP_FIELDS["keys"], top.key("keys"))
+        self.check_secrets = set()
+        if defaults["timeout"] is not None and defaults["interval"] is not None:
+            if defaults["timeout"] > defaults["interval"]:
+                self.error(top.key("defaults").key("timeout"), _longer(defaults["timeout"], defaults["interval"]))
+
+        checks_raw = doc.get("check", [])
+        if not isinstance(checks_raw, list) or not all(isinstance(c, dict) for c in checks_raw):
+            self.error(top.key("check"), f"write each check as a [[check]] table (double brackets), got {_got(checks_raw)}")
+            checks_raw = []
+        checks: list[CheckConfig] = []
+        seen: dict[str, int] = {}
+        for index, raw in enumerate(checks_raw):
+            check = self._check(index, raw, defaults, seen)
+            if check is not None:
+                checks.append(check)
+
+        if self.errors:
+            redact = Redactor(self.secrets)
+            unique = list(dict.fromkeys(self.errors))
+            unique.sort(key=lambda e: e[0])  # stable: same-line errors keep their order
+            raise ConfigError([redact(text) for _, text in unique])
+        return Config(
+            path=self.path,
+            title=dashboard["title"],
+            concurrency=dashboard["concurrency"],
+            checks=tuple(checks),
+            keys=keys,
+            redactor=Redactor(self.secrets),
+        )
+
+    def _section(self, doc: Mapping[str, Any], name: str) -> dict[str, Any]:
+        """[dashboard] or [defaults], with every key present (None where invalid)."""
+        f = TOP_FIELDS[name]
+        assert f.fields is not None
+        where = _Where((name,), name)
+        value = doc.get(name, {})
+        if not isinstance(value, dict):
+            self.error(where, f"expected a table, got {_got(value)}")
+            value = {}
+        return self.table(value, f.fields, where)
+
+    def _check(self, index: int, raw: dict[str, Any], defaults: Mapping[str, Any], seen: dict[str, int]) -> CheckConfig | None:
+        name = raw.get("name")
+        usable = isinstance(name, str) and "${" not in name and _printable("a name")(name) is None
+        if usable:  # errors name the check when its name is fit to show
+            where = _Where(("check", index), f"check[{name}]")
+        else:
+            where = _Where(("check", index), f"check[#{index + 1}]")
+        self.check_secrets = set()
+        errors_before = len(self.errors)
+
+        kind = raw.get("kind")
+        kind_fields: Mapping[str, Field] | None = None
+        known = ", ".join(sorted(self.kinds))
+        if "kind" not in raw:
+            self.error(where.key("kind"), f"required key is missing; known kinds: {known}")
+        elif not isinstance(kind, str):
+            self.error(where.key("kind"), f"expected a string, got {_got(kind)}; known kinds: {known}")
+        elif kind not in self.kinds:
+            close = difflib.get_close_matches(kind, list(self.kinds), n=1)
+            hint = f' did you mean "{close[0]}"?' if close else ""
+            self.error(where.key("kind"), f"unknown kind {_quote(kind)};{hint} known kinds: {known}")
+        else:
+            kind_fields = {k: f for k, f in getattr(self.kinds[kind], "FIELDS", {}).items() if k not in COMMON_FIELDS}
+
+        common = {k: f for k, f in COMMON_FIELDS.items() if k != "kind"}
+        values = self.table(
+            raw,
+            {**common, **(kind_fields or {})},
+            where,
+            also_allowed=("kind",),
+            check_unknown=kind_fields is not None,  # unknown kind: its keys cannot be judged
+        )
+
+        # the name is checked for duplicates even when something else is wrong
+        if isinstance(name, str) and name.strip():
+            line = self.locator.line(where.key("name").raw)
+            if name in seen:
+                self.error(where.key("name"), f"duplicate check name; the first one is at line {seen[name]}")
+            else:
+                seen[name] = line
+        if kind_fields is None:
+            return None
+
+        # a key the check sets wins even when invalid (None), so defaults never mask its error
+        interval, timeout, retries = (values[k] if k in raw else defaults[k] for k in ("interval", "timeout", "retries"))
+        overrides = "interval" in raw or "timeout" in raw  # else [defaults] already reported it
+        if overrides and interval is not None and timeout is not None and timeout > interval:
+            self.error(where.key("timeout" if "timeout" in raw else "interval"), _longer(timeout, interval))
+        if len(self.errors) > errors_before or None in (interval, timeout, retries):
+            return None
+        if not values["enabled"]:
+            return None
+        return CheckConfig(
+            name=values["name"],
+            kind=kind,
+            interval=float(interval),
+            timeout=float(timeout),
+            retries=int(retries),
+            options={k: values[k] for k in kind_fields},
+            tags=tuple(values["tags"]),
+            runbook=values["runbook"],
+            description=values["description"],
+            line=self.locator.line(where.raw),
+            secrets=frozenset(s for s in self.check_secrets if s),
+        )
+
+
+def _longer(timeout: float, interval: float) -> str:
+    return f"timeout {format_duration(timeout)} is longer than interval {format_duration(interval)}"
+
+
+def _default(f: Field) -> Any:
+    """A field's default in converted form; tables absent from the file get their defaults
+    filled unless one of their keys is required (then None)."""
+    d = f.default
+    if d is None and f.type == "table" and f.fields:
+        if any(sub.required for sub in f.fields.values()):
+            return None
+        return {k: _default(sub) for k, sub in f.fields.items()}
+    if isinstance(d, str) and f.type == "duration":
+        return parse_duration(d)
+    if isinstance(d, str) and f.type == "size":
+        return parse_size(d)
+    if isinstance(d, list):
+        return tuple(d)
+    if isinstance(d, dict):
+        return dict(d)
+    return d
+
+
+def _check_references(
+    refs: Iterable[tuple[str, int, str, str]],
+    names: Iterable[str],
+) -> list[str]:
+    """Errors for references to undefined checks.
+
+    `refs` are (file, line, key path, referenced name); a hook for sections that
+    name checks (e.g. services), kept generic so they only list their references.
+    """
+    known = set(names)
+    errors = []
+    for file, line, shown, ref in refs:
+        if ref not in known:
+            close = difflib.get_close_matches(ref, sorted(known), n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            errors.append(f"{file}:{line}: {shown}: no check is named {_quote(ref)}{hint}")
+    return errors

@@ -1,0 +1,284 @@
+"""The engine: the only place that schedules, awaits and enforces deadlines.
+
+Each check runs in its own task on its own interval; first runs are spread over
+the interval so checks never fire in lockstep. A global semaphore bounds how
+many probes are in flight. A check that overruns its interval skips the missed
+slots instead of piling up runs, so a slow or hung check never delays another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from collections.abc import Callable, Iterable
+
+from checks.base import Probe, Resources
+from dash.clock import Clock, SystemClock
+from dash.config import CheckConfig, Config
+from dash.core.board import Board
+from dash.core.retry import RetryPolicy
+from dash.model import CheckResult, Outcome, Reason, Snapshot, Status
+from dash.text import clean
+
+log = logging.getLogger("healthdash.engine")
+
+ProbeFactory = Callable[[CheckConfig, Resources], Probe]
+ResultListener = Callable[[CheckResult], None]
+
+
+def default_probe_factory(check: CheckConfig, resources: Resources) -> Probe:
+    """Build the probe for `check` from its kind's module in `checks/`."""
+    from checks import kinds
+
+    return kinds()[check.kind].make(check, resources)
+
+
+class _BrokenProbe(Probe):
+    """Stands in for a probe whose construction failed: reports why, every time."""
+
+    def __init__(self, message: str) -> None:
+        self._message = message
+
+    async def probe(self) -> Outcome:
+        return Outcome(Status.UNKNOWN, Reason.INTERNAL, self._message)
+
+
+def format_seconds(seconds: float) -> str:
+    """Short human duration: 250ms, 5s, 1.5s, 2m."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.3g}s"
+    return f"{seconds / 60:.3g}m"
+
+
+class Engine:
+    """Runs the configured checks and keeps the board up to date."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        probe_factory: ProbeFactory | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.retry = retry or RetryPolicy()
+        self._factory = probe_factory or default_probe_factory
+        self.resources = Resources()
+        self.board = Board()
+        self.board.configure(config.checks)
+        self._listeners: list[ResultListener] = []
+        self._probes: dict[str, Probe] = {}
+        self._checks: dict[str, CheckConfig] = {}
+        self._loops: dict[str, asyncio.Task[None]] = {}
+        self._oneshots: set[asyncio.Task[None]] = set()
+        self._inflight: set[str] = set()
+        self._sem = asyncio.Semaphore(max(1, config.concurrency))
+        self._running = asyncio.Event()
+        self._running.set()
+        self._started = False
+        for check in config.checks:
+            self._adopt(check)
+
+    # -- reading -----------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def subscribe(self, listener: ResultListener) -> None:
+        """Call `listener(result)` for every completed check cycle."""
+        self._listeners.append(listener)
+
+    def snapshot(self) -> Snapshot:
+        """The board as it is now."""
+        return self.board.snapshot(self.clock.wall(), paused=self.paused, title=self.config.title)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start polling every check on its interval (first runs spread over it)."""
+        self._started = True
+        for name in self._checks:
+            self._start_loop(name, first=True)
+
+    async def stop(self) -> None:
+        """Stop polling and release every probe and shared client."""
+        self._started = False
+        tasks = list(self._loops.values()) + list(self._oneshots)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loops.clear()
+        self._oneshots.clear()
+        for probe in self._probes.values():
+            await self._close_probe(probe)
+        self._probes.clear()
+        await self.resources.aclose()
+
+    async def run_once(self, names: Iterable[str] | None = None) -> list[CheckResult]:
+        """Run the given checks (all when None) once, concurrently; results in config order."""
+        wanted = list(self._checks) if names is None else [n for n in self._checks if n in set(names)]
+        return list(await asyncio.gather(*(self._run_and_record(n, planned=self.clock.now()) for n in wanted)))
+
+    # -- commands ----------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop starting new probes until `resume()`; in-flight probes finish."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def run_now(self, name: str | None = None) -> None:
+        """Run one check (or all when None) now, outside its schedule; skips any already running."""
+        names = list(self._checks) if name is None else [name]
+        for n in names:
+            if n in self._checks and n not in self._inflight:
+                task = asyncio.ensure_future(self._run_and_record(n, planned=self.clock.now()))
+                self._oneshots.add(task)
+                task.add_done_callback(self._oneshots.discard)
+
+    async def reload(self, config: Config) -> None:
+        """Adopt a new config: unchanged checks keep their schedule, state and history."""
+        old = self._checks
+        new = {c.name: c for c in config.checks}
+        self.config = config
+        for name in list(old):
+            if name not in new or new[name] != old[name]:
+                await self._drop(name)
+        self.board.configure(config.checks)
+        for name, check in new.items():
+            if name not in self._checks:
+                self._adopt(check)
+                if self._started:
+                    self._start_loop(name, first=True)
+
+    # -- internals ---------------------------------------------------------
+
+    def _adopt(self, check: CheckConfig) -> None:
+        self._checks[check.name] = check
+        try:
+            self._probes[check.name] = self._factory(check, self.resources)
+        except Exception as exc:  # a bug in a kind's make(): show it on the check, log the traceback
+            log.exception("building probe for %s failed", check.name)
+            self._probes[check.name] = _BrokenProbe(f"internal error: {type(exc).__name__}: {clean(exc)}")
+
+    async def _drop(self, name: str) -> None:
+        task = self._loops.pop(name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        probe = self._probes.pop(name, None)
+        if probe is not None:
+            await self._close_probe(probe)
+        self._checks.pop(name, None)
+
+    @staticmethod
+    async def _close_probe(probe: Probe) -> None:
+        try:
+            await probe.aclose()
+        except Exception:
+            log.exception("closing a probe failed")
+
+    def _start_loop(self, name: str, *, first: bool) -> None:
+        if name in self._loops:
+            return
+        check = self._checks[name]
+        offset = self.rng.uniform(0.0, check.interval) if first else 0.0
+        self._loops[name] = asyncio.ensure_future(self._loop(name, self.clock.now() + offset))
+
+    async def _loop(self, name: str, next_due: float) -> None:
+        check = self._checks[name]
+        interval = check.interval
+        while True:
+            delay = next_due - self.clock.now()
+            if delay > 0:
+                await self.clock.sleep(delay)
+            if not self._running.is_set():
+                await self._running.wait()
+                next_due = self._next_slot(next_due, interval)
+                continue
+            await self._run_and_record(name, planned=next_due)
+            next_due = self._next_slot(next_due + interval, interval)
+
+    def _next_slot(self, due: float, interval: float) -> float:
+        """`due`, or the first slot in its phase that is not already in the past."""
+        now = self.clock.now()
+        if due >= now:
+            return due
+        return due + interval * math.ceil((now - due) / interval)
+
+    async def _run_and_record(self, name: str, *, planned: float) -> CheckResult:
+        self._inflight.add(name)
+        try:
+            async with self._sem:
+                lag = max(0.0, self.clock.now() - planned)
+                self.board.set_running(name, True)
+                result = await self._cycle(self._checks[name], self._probes[name], lag)
+        finally:
+            self._inflight.discard(name)
+        self.board.apply(result)
+        for listener in self._listeners:
+            try:
+                listener(result)
+            except Exception:
+                log.exception("a result listener failed")
+        return result
+
+    async def _attempt(self, probe: Probe, budget: float) -> Outcome:
+        try:
+            return await self.clock.within(probe.probe(), budget)
+        except TimeoutError:
+            return Outcome(Status.CRIT, Reason.TIMEOUT, "", retryable=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in a probe: unknown/internal, traceback to the log
+            log.exception("probe raised")
+            return Outcome(Status.UNKNOWN, Reason.INTERNAL, f"internal error: {type(exc).__name__}: {clean(exc)}")
+
+    async def _cycle(self, check: CheckConfig, probe: Probe, lag: float) -> CheckResult:
+        """One check cycle: attempts with backoff on transient failures, all within one deadline."""
+        clock = self.clock
+        started_wall = clock.wall()
+        start = clock.now()
+        deadline = start + check.timeout
+        attempts = 0
+        while True:
+            attempts += 1
+            t0 = clock.now()
+            outcome = await self._attempt(probe, deadline - t0)
+            latency = clock.now() - t0
+            if outcome.status is Status.OK or not outcome.retryable or attempts > check.retries:
+                break
+            delay = self.retry.delay(attempts, self.rng)
+            if clock.now() + delay >= deadline:
+                break
+            await clock.sleep(delay)
+        message = outcome.message
+        if outcome.reason is Reason.TIMEOUT and not message:
+            message = f"no answer within {format_seconds(check.timeout)}"
+        if attempts > 1:
+            message = f"{message} (attempt {attempts})" if outcome.status is Status.OK else f"{message} ({attempts} attempts)"
+        redact = self.config.redactor
+        return CheckResult(
+            check=check.name,
+            kind=check.kind,
+            status=outcome.status,
+            reason=outcome.reason,
+            message=redact(message),
+            latency=latency,
+            attempts=attempts,
+            started_at=started_wall,
+            finished_at=started_wall + (clock.now() - start),
+            metrics=outcome.metrics,
+            detail=redact(outcome.detail),
+            lag=lag,
+        )
