@@ -14,10 +14,16 @@ from dash.model import CheckResult, CheckState, Snapshot
 
 
 class Board:
-    """Current state of every configured check, with a bounded history each."""
+    """Current state of every configured check, with a bounded history each.
 
-    def __init__(self, history: int = 120) -> None:
+    Each state carries its last `recent` results (for history strips); the longer
+    ring of `history` results per check is read on demand with `results()`, so
+    that applying a result copies a short tuple, not the whole ring.
+    """
+
+    def __init__(self, history: int = 120, recent: int = 20) -> None:
         self._history_len = history
+        self._recent = recent
         self._states: dict[str, CheckState] = {}
         self._rings: dict[str, deque[CheckResult]] = {}
 
@@ -46,7 +52,7 @@ class Board:
         state = replace(
             old,
             last=result,
-            history=tuple(ring),
+            history=(*old.history[-(self._recent - 1):], result) if self._recent > 1 else (result,),
             status_since=result.finished_at if changed else old.status_since,
             running=False,
         )
@@ -57,6 +63,10 @@ class Board:
         old = self._states.get(name)
         if old is not None and old.running != running:
             self._states[name] = replace(old, running=running)
+
+    def results(self, name: str) -> tuple[CheckResult, ...]:
+        """The longer history of one check, oldest first."""
+        return tuple(self._rings.get(name, ()))
 
     def state(self, name: str) -> CheckState:
         return self._states[name]
