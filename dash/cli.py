@@ -36,7 +36,10 @@ def setup_logging() -> Path | None:
     except OSError:
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    log.addHandler(handler)
+    # On the root logger, so library records (asyncio, aiohttp) land in the file too, not on the screen.
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
     log.setLevel(logging.INFO)
     return path
 
