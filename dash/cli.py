@@ -34,6 +34,7 @@ def setup_logging() -> Path | None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
+        logging.getLogger().addHandler(logging.NullHandler())  # still nothing on the screen
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     # On the root logger, so library records (asyncio, aiohttp) land in the file too, not on the screen.
