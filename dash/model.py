@@ -189,3 +189,25 @@ class Snapshot:
     @property
     def verdict(self) -> Status:
         return Status.worst([c.status for c in self.checks if c.last is not None])
+
+
+class BreakerState(str, enum.Enum):
+    """A circuit breaker's state, ours or a watched application's (resilience4j names)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+    FORCED_OPEN = "forced_open"
+    FORCED_CLOSED = "forced_closed"
+    METRICS_ONLY = "metrics_only"
+    DISABLED = "disabled"
+
+    @property
+    def label(self) -> str:
+        """Upper-case display form: CLOSED, OPEN, HALF-OPEN, FORCED-OPEN, ..."""
+        return self.value.upper().replace("_", "-")
+
+    @property
+    def blocks(self) -> bool:
+        """True when normal probes must not be sent."""
+        return self in (BreakerState.OPEN, BreakerState.FORCED_OPEN)
