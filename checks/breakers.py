@@ -57,14 +57,14 @@ from checks.http import (
     DEFAULT_MAX_BODY,
     DEFAULT_MAX_REDIRECTS,
     DETAIL_CHARS,
-    _check_positive,
-    _check_url,
-    _content_length,
-    _describe,
-    _read_capped,
-    _shared_client,
+    check_positive,
+    check_url,
+    content_length,
+    describe_error,
+    read_capped,
+    shared_client,
     _size,
-    _status_text,
+    status_text,
 )
 from dash.model import BreakerState, Metric, Outcome, Reason, Status
 from dash.text import Redactor, clean, is_secret_header
@@ -102,7 +102,7 @@ def _non_empty(value: list[str]) -> str | None:
 
 FIELDS: dict[str, Field] = {
     "url": Field(
-        "str", required=True, validate=_check_url,
+        "str", required=True, validate=check_url,
         help="actuator /circuitbreakers (or /health) or Prometheus metrics URL",
     ),
     "format": Field(
@@ -120,7 +120,7 @@ FIELDS: dict[str, Field] = {
     ),
     "names": Field("str_list", validate=_non_empty, help="only these breakers (default: all)"),
     "max_body": Field(
-        "size", default=DEFAULT_MAX_BODY, validate=_check_positive, help="most body bytes ever read"
+        "size", default=DEFAULT_MAX_BODY, validate=check_positive, help="most body bytes ever read"
     ),
 }
 
@@ -543,7 +543,7 @@ class BreakersProbe(Probe):
         self._setup_error: Outcome | None = None
         self._client: httpx.AsyncClient | None = None
         try:
-            self._client = _shared_client(
+            self._client = shared_client(
                 resources,
                 bool(opts.get("insecure")),
                 None if opts.get("insecure") else opts.get("ca_file"),
@@ -569,7 +569,7 @@ class BreakersProbe(Probe):
             finally:
                 await response.aclose()  # also on cancellation: drops an unfinished body
         except Exception as exc:
-            outcome = _describe(exc, self._host, DEFAULT_MAX_REDIRECTS)
+            outcome = describe_error(exc, self._host, DEFAULT_MAX_REDIRECTS)
         if self._redact.secrets:
             outcome = Outcome(
                 outcome.status,
@@ -583,12 +583,12 @@ class BreakersProbe(Probe):
 
     async def _judge(self, response: httpx.Response, started: float) -> Outcome:
         code = response.status_code
-        status_text = _status_text(code, response.reason_phrase)
-        declared = _content_length(response)
+        shown = status_text(code, response.reason_phrase)
+        declared = content_length(response)
         if declared is not None and declared > self._max_body:
             body, over = b"", True
         else:
-            body, over = await _read_capped(response, self._max_body)
+            body, over = await read_capped(response, self._max_body)
         latency = (time.perf_counter() - started) * 1000.0
         metrics = (Metric("latency_ms", round(latency, 1), "ms", min=0.0),)
         snippet = clean(body[: DETAIL_CHARS * 2], one_line=False, limit=DETAIL_CHARS) if body else ""
@@ -597,7 +597,7 @@ class BreakersProbe(Probe):
             return Outcome(Status.CRIT, reason, message, metrics, retryable, snippet)
 
         if not 200 <= code < 300:
-            return crit(Reason.HTTP_STATUS, status_text, code >= 500)
+            return crit(Reason.HTTP_STATUS, shown, code >= 500)
         if over:
             return crit(Reason.BODY_LIMIT, f"body is larger than max_body {_size(self._max_body)}; not read further")
         content_type = response.headers.get("content-type", "")

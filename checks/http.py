@@ -51,7 +51,7 @@ _LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, kee
 # --- validation (called by dash.config on the converted values) -----------------
 
 
-def _check_url(value: str) -> str | None:
+def check_url(value: str) -> str | None:
     try:
         url = httpx.URL(value)
     except Exception:
@@ -85,12 +85,12 @@ def _check_non_negative(value: int) -> str | None:
     return None if value >= 0 else "must be 0 or more"
 
 
-def _check_positive(value: float) -> str | None:
+def check_positive(value: float) -> str | None:
     return None if value > 0 else "must be more than 0"
 
 
 FIELDS: dict[str, Field] = {
-    "url": Field("str", required=True, validate=_check_url, help="http:// or https:// URL to request"),
+    "url": Field("str", required=True, validate=check_url, help="http:// or https:// URL to request"),
     "method": Field("str", default="GET", choices=METHODS, help="HTTP method"),
     "headers": Field(
         "str_map", help="request headers; Authorization and token-like values are never shown"
@@ -118,11 +118,11 @@ FIELDS: dict[str, Field] = {
     ),
     "warn": Field(
         "table",
-        fields={"latency": Field("duration", validate=_check_positive, help="warn when slower")},
+        fields={"latency": Field("duration", validate=check_positive, help="warn when slower")},
     ),
     "crit": Field(
         "table",
-        fields={"latency": Field("duration", validate=_check_positive, help="crit when slower")},
+        fields={"latency": Field("duration", validate=check_positive, help="crit when slower")},
     ),
     "follow_redirects": Field("bool", default=True, help="follow 3xx redirects"),
     "max_redirects": Field(
@@ -131,7 +131,7 @@ FIELDS: dict[str, Field] = {
     "insecure": Field("bool", default=False, help="skip TLS certificate verification"),
     "ca_file": Field("str", help="PEM file of CA certificates to trust instead of the system ones"),
     "max_body": Field(
-        "size", default=DEFAULT_MAX_BODY, validate=_check_positive, help="most body bytes ever read"
+        "size", default=DEFAULT_MAX_BODY, validate=check_positive, help="most body bytes ever read"
     ),
 }
 
@@ -139,7 +139,7 @@ FIELDS: dict[str, Field] = {
 # --- the shared client -----------------------------------------------------------
 
 
-def _shared_client(
+def shared_client(
     resources: Resources, insecure: bool, ca_file: str | None, max_redirects: int
 ) -> httpx.AsyncClient:
     """The client for these TLS/redirect settings, created once per Resources."""
@@ -180,7 +180,7 @@ def _shared_client(
 
 
 @lru_cache(maxsize=256)
-def _status_text(code: int, phrase: str) -> str:
+def status_text(code: int, phrase: str) -> str:
     """"503 Service Unavailable", with the server's phrase cleaned (it is outside text)."""
     if not phrase:
         try:
@@ -241,7 +241,7 @@ def _walk(document: Any, path: tuple[str, ...]) -> Any:
     return node
 
 
-def _content_length(response: httpx.Response) -> int | None:
+def content_length(response: httpx.Response) -> int | None:
     value = response.headers.get("content-length")
     if value is None:
         return None
@@ -251,7 +251,7 @@ def _content_length(response: httpx.Response) -> int | None:
         return None
 
 
-async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+async def read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
     """Read at most about `cap` bytes; True when the body has more than `cap`."""
     chunks: list[bytes] = []
     total = 0
@@ -301,7 +301,7 @@ def _tls_message(error: ssl.SSLCertVerificationError, host: str) -> str:
     return f"TLS: certificate verification failed ({clean(error.verify_message or error, limit=120)})"
 
 
-def _describe(exc: BaseException, host: str, max_redirects: int) -> Outcome:
+def describe_error(exc: BaseException, host: str, max_redirects: int) -> Outcome:
     """The precise reason and message for a request that raised `exc`."""
 
     def crit(reason: Reason, message: str, retryable: bool = False) -> Outcome:
@@ -403,7 +403,7 @@ class HttpProbe(Probe):
 
         self._setup_error: Outcome | None = None
         try:
-            self._client: httpx.AsyncClient | None = _shared_client(
+            self._client: httpx.AsyncClient | None = shared_client(
                 resources,
                 bool(opts.get("insecure")),
                 None if opts.get("insecure") else opts.get("ca_file"),
@@ -433,7 +433,7 @@ class HttpProbe(Probe):
             finally:
                 await response.aclose()  # also on cancellation: drops an unfinished body
         except Exception as exc:
-            outcome = _describe(exc, self._host or "", self._max_redirects)
+            outcome = describe_error(exc, self._host or "", self._max_redirects)
         if self._redact.secrets:
             outcome = Outcome(
                 outcome.status,
@@ -454,8 +454,8 @@ class HttpProbe(Probe):
 
     async def _judge(self, response: httpx.Response, started: float) -> Outcome:
         code = response.status_code
-        status_text = _status_text(code, response.reason_phrase)
-        declared = _content_length(response)
+        shown = status_text(code, response.reason_phrase)
+        declared = content_length(response)
         body = b""
         over = False
         if self._method != "HEAD":
@@ -465,7 +465,7 @@ class HttpProbe(Probe):
             if declared is not None and declared > self._max_body:
                 over = True
             else:
-                body, over = await _read_capped(response, self._max_body)
+                body, over = await read_capped(response, self._max_body)
         elapsed = time.perf_counter() - started
         latency_ms = elapsed * 1000.0
         metrics = (
@@ -482,16 +482,16 @@ class HttpProbe(Probe):
             if code not in self._statuses:
                 return crit(
                     Reason.HTTP_STATUS,
-                    f"expected status {self._status_list}, got {status_text}",
+                    f"expected status {self._status_list}, got {shown}",
                     code >= 500,
                 )
         elif not 200 <= code < 400:
-            return crit(Reason.HTTP_STATUS, status_text, code >= 500)
+            return crit(Reason.HTTP_STATUS, shown, code >= 500)
 
         if over:
             return crit(
                 Reason.BODY_LIMIT,
-                f"{status_text}: body is larger than max_body {_size(self._max_body)}; not read further",
+                f"{shown}: body is larger than max_body {_size(self._max_body)}; not read further",
             )
         if self._contains is not None or self._regex is not None:
             text = body.decode(response.encoding or "utf-8", "replace")
@@ -513,7 +513,7 @@ class HttpProbe(Probe):
                     f"json path {self._json_label} = {_show(value)}, expected {_show(self._json_equals)}",
                 )
 
-        message = f"{status_text} in {_ms(elapsed)}"
+        message = f"{shown} in {_ms(elapsed)}"
         if self._crit is not None and elapsed > self._crit:
             return crit(Reason.THRESHOLD, f"{message} (over crit {_ms(self._crit)})")
         if self._warn is not None and elapsed > self._warn:

@@ -246,12 +246,12 @@ async def test_one_client_per_tls_setting(farm, ca_file, resources):
 def test_dns_failures_are_named():
     nxdomain = httpx.ConnectError("boom")
     nxdomain.__cause__ = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-    out = http._describe(nxdomain, "db.internal", 5)
+    out = http.describe_error(nxdomain, "db.internal", 5)
     assert (out.reason, out.retryable) == (Reason.DNS, False)
     assert out.message == "DNS lookup failed for db.internal: Name or service not known"
     flaky = httpx.ConnectError("boom")
     flaky.__cause__ = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
-    assert http._describe(flaky, "db.internal", 5).retryable
+    assert http.describe_error(flaky, "db.internal", 5).retryable
 
 
 # --- TLS -----------------------------------------------------------------------------
