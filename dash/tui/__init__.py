@@ -1,0 +1,1 @@
+"""The terminal dashboard (Textual): renders snapshots, turns keys into engine commands."""

@@ -1,0 +1,320 @@
+"""The dashboard application: renders engine snapshots, turns keys into engine commands.
+
+No rule lives here: what a row says and in which order comes from `dash.tui.view`;
+the engine decides everything about checks. The app only refreshes (about once a
+second, sooner after a result, at most four times a second), forwards commands
+(pause, run now, reload) and keeps the config file under watch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from dash.config import Config, ConfigError, find_config, load_config
+from dash.model import CheckResult, Snapshot
+from dash.tui.palette import Palette
+from dash.tui.screens.detail import DetailScreen
+from dash.tui.screens.help import HelpScreen
+from dash.tui.screens.overview import OverviewScreen
+from dash.tui.view import keymap_from_config
+
+REFRESH_SECONDS = 1.0
+FAST_REFRESH_SECONDS = 0.25  # the cap: never redraw more often than this
+WATCH_SECONDS = 1.5
+
+# Themes `t` cycles through (those this Textual has); the ANSI ones follow the terminal's palette.
+THEMES = (
+    "textual-dark",
+    "textual-light",
+    "ansi-dark",
+    "ansi-light",
+    "nord",
+    "gruvbox",
+    "solarized-light",
+    "catppuccin-latte",
+    "tokyo-night",
+)
+
+# (binding id, default keys as shown, what it does). The ids are the action names `[keys]` remaps.
+KEYS: tuple[tuple[str, str, str], ...] = (
+    ("up", "↑ k", "previous check"),
+    ("down", "↓ j", "next check"),
+    ("detail", "enter", "open the check's detail"),
+    ("back", "esc", "back (detail) / clear the filter (overview)"),
+    ("filter", "/", "filter by name, kind, tag or message; !text hides matches"),
+    ("sort", "s", "next sort: severity, name, latency, last change"),
+    ("pause", "p", "pause / resume all checks"),
+    ("run", "r", "run the selected check now"),
+    ("run_all", "R", "run every check now"),
+    ("theme", "t", "next theme"),
+    ("reload", "ctrl+r", "reload the config file"),
+    ("help", "?", "this help"),
+    ("quit", "q", "quit"),
+)
+# Binding ids that exist but are not listed above (they share a key with a listed one).
+_EXTRA_IDS = ("clear_filter", "close_help")
+BINDING_IDS = tuple(k for k, _, _ in KEYS) + _EXTRA_IDS
+
+
+class SnapshotSource(Protocol):
+    """What the app needs from the engine."""
+
+    @property
+    def paused(self) -> bool: ...
+    def snapshot(self) -> Snapshot: ...
+    def subscribe(self, listener: Any) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def run_now(self, name: str | None = None) -> None: ...
+    async def reload(self, config: Config) -> None: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def _file_signature(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # mid-save or deleted: keep the running config
+    return (st.st_mtime_ns, st.st_size)
+
+
+class HealthDashApp(App[int]):
+    """The healthdash terminal dashboard."""
+
+    CSS_PATH = "dash.tcss"
+    TITLE = "healthdash"
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("p", "toggle_pause", "Pause", id="pause"),
+        Binding("R", "run_all", "All", id="run_all"),
+        Binding("t", "next_theme", "Theme", show=False, id="theme"),
+        Binding("ctrl+r", "reload", "Reload", show=False, id="reload"),
+    ]
+
+    def __init__(
+        self,
+        engine: SnapshotSource,
+        config: Config,
+        config_path: str | os.PathLike[str] | None = None,
+        *,
+        watch_config: bool = True,
+    ) -> None:
+        super().__init__()
+        if "TEXTUAL_ANIMATIONS" not in os.environ:  # a status board does not slide or fade
+            self.animation_level = "none"
+        self.engine = engine
+        self.config = config
+        self.config_path = os.fspath(config_path) if config_path is not None else None
+        self.config_errors: tuple[str, ...] = ()
+        self.snapshot: Snapshot | None = None
+        self.title = config.title
+        self._watch = watch_config and self.config_path is not None
+        self._signature: tuple[int, int] | None = None
+        self._dirty = False
+        self._palette = Palette()
+        self.overview = OverviewScreen()
+
+    def get_default_screen(self) -> Screen:
+        return self.overview
+
+    async def on_mount(self) -> None:
+        self._palette = Palette(self.theme_variables)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._apply_keymap()
+        self.engine.subscribe(self._on_result)
+        await self.engine.start()  # starts tasks only: the first paint never waits for a check
+        self.refresh_snapshot()
+        self.set_interval(REFRESH_SECONDS, self.refresh_snapshot, name="refresh")
+        self.set_interval(FAST_REFRESH_SECONDS, self._refresh_if_dirty, name="refresh-soon")
+        if self._watch:
+            self._signature = await asyncio.to_thread(_file_signature, self.config_path)
+            self.set_interval(WATCH_SECONDS, self.check_config_file, name="watch-config")
+
+    async def on_unmount(self) -> None:
+        await self.engine.stop()  # the app started it on mount; stopping twice is harmless
+
+    # -- drawing -----------------------------------------------------------------
+
+    def _on_result(self, result: CheckResult) -> None:
+        self._dirty = True
+
+    def _refresh_if_dirty(self) -> None:
+        if self._dirty:
+            self.refresh_snapshot()
+
+    def refresh_snapshot(self, *, restyle: bool = False) -> Snapshot:
+        """Take a snapshot from the engine and draw it on every screen that shows one."""
+        self._dirty = False
+        snap = self.engine.snapshot()
+        self.snapshot = snap
+        self.overview.show(snap, self._palette, self.config_errors, restyle=restyle)
+        for screen in self.screen_stack:
+            if isinstance(screen, DetailScreen):
+                screen.show(snap, self._palette, restyle=restyle)
+        return snap
+
+    def _theme_changed(self, _theme: object) -> None:
+        self._palette = Palette(self.theme_variables)
+        self.refresh_snapshot(restyle=True)
+
+    # -- keys and commands ------------------------------------------------------------
+
+    def _apply_keymap(self) -> None:
+        keymap, unknown = keymap_from_config(self.config.keys, BINDING_IDS)
+        self.set_keymap(keymap)
+        if unknown:
+            self.notify(
+                f"[keys]: unknown action {', '.join(unknown)}; known: {', '.join(BINDING_IDS)}",
+                title="keys not applied",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
+
+    def key_lines(self) -> list[tuple[str, str]]:
+        """(keys, what they do) for the help screen, with `[keys]` remappings applied."""
+        keymap = self._keymap
+        return [(keymap.get(bid, default), what) for bid, default, what in KEYS]
+
+    def action_help(self) -> None:
+        """Show every key."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.key_lines()))
+
+    def action_toggle_pause(self) -> None:
+        """Pause or resume all checks."""
+        if self.engine.paused:
+            self.engine.resume()
+            self.notify("resumed: checks run on their schedule again", timeout=3, markup=False)
+        else:
+            self.engine.pause()
+            self.notify("PAUSED: no new checks start until p", severity="warning", timeout=3, markup=False)
+        self.refresh_snapshot()
+
+    def run_check_now(self, name: str) -> None:
+        """Run one check now, outside its schedule."""
+        self.engine.run_now(name)
+        self.notify(f"running {name} now", timeout=2, markup=False)
+
+    def action_run_all(self) -> None:
+        """Run every check now."""
+        self.engine.run_now(None)
+        n = len(self.snapshot.checks) if self.snapshot else 0
+        self.notify(f"running all {n} checks now", timeout=2, markup=False)
+
+    def action_next_theme(self) -> None:
+        """Switch to the next theme in THEMES."""
+        names = [t for t in THEMES if t in self.available_themes]
+        current = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(current + 1) % len(names)]
+        self.notify(f"theme: {self.theme}", timeout=2, markup=False)
+
+    async def action_reload(self) -> None:
+        """Reload the config file now."""
+        if self.config_path is None:
+            self.notify("nothing to reload: no config file (demo mode)", severity="warning", markup=False)
+            return
+        await self.reload_config()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Pause / resume", "Stop or restart starting new checks (p)", self.action_toggle_pause)
+        yield SystemCommand("Run all checks now", "Run every check outside its schedule (R)", self.action_run_all)
+        yield SystemCommand("Run selected check now", "Run the check under the cursor (r)", self.overview.action_run_selected)
+        yield SystemCommand("Filter checks", "Filter by name, kind, tag or message (/)", self.overview.action_filter)
+        yield SystemCommand("Clear filter", "Show every check again (esc)", self.overview.action_clear_filter)
+        yield SystemCommand("Next sort", "Severity, name, latency, last change (s)", self.overview.action_cycle_sort)
+        yield SystemCommand("Next theme", "Cycle through the dashboard's themes (t)", self.action_next_theme)
+        yield SystemCommand("Reload config", "Read the config file again (ctrl+r)", self.action_reload)
+        yield SystemCommand("Help", "Every key and what it does (?)", self.action_help)
+
+    def on_overview_screen_open_detail(self, message: OverviewScreen.OpenDetail) -> None:
+        self.push_screen(DetailScreen(message.check, self.config, self.snapshot, self._palette))
+
+    # -- config reload ---------------------------------------------------------------
+
+    async def check_config_file(self) -> None:
+        """Reload when the config file changed since the last look (stat runs in a thread)."""
+        if self.config_path is None:
+            return
+        signature = await asyncio.to_thread(_file_signature, self.config_path)
+        if signature is None or signature == self._signature:
+            return
+        self._signature = signature
+        await self.reload_config()
+
+    async def reload_config(self) -> bool:
+        """Load the config file; adopt it when valid, else keep running the old one and show why."""
+        assert self.config_path is not None
+        # What we are about to read: the watcher then does not reload the same file again.
+        self._signature = await asyncio.to_thread(_file_signature, self.config_path)
+        try:
+            new = await asyncio.to_thread(load_config, self.config_path)
+        except ConfigError as exc:
+            self.config_errors = tuple(exc.errors)
+            self.notify(
+                "\n".join(exc.errors),
+                title="config not reloaded, still running the previous one",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+            self.refresh_snapshot()
+            return False
+        await self.engine.reload(new)
+        self.config = new
+        self.config_errors = ()
+        self.title = new.title
+        self._apply_keymap()
+        for screen in self.screen_stack:
+            if isinstance(screen, DetailScreen):
+                screen.set_config(new)
+        n = len(new.checks)
+        self.notify(f"reloaded: {n} check{'s' if n != 1 else ''}", timeout=4, markup=False)
+        self.refresh_snapshot()
+        return True
+
+
+async def _serve(args: argparse.Namespace, config: Config | None, path: Path | None) -> int:
+    from dash.engine.scheduler import Engine
+
+    demo = None
+    if config is None:
+        from dash.demo import start_demo  # only when asked for: it starts servers
+
+        demo = await start_demo()
+        config = demo.config
+    engine = Engine(config)
+    app = HealthDashApp(engine, config, path)
+    try:
+        await app.run_async(mouse=not getattr(args, "no_mouse", False))
+    finally:
+        await engine.stop()
+        if demo is not None:
+            await demo.stop()
+    return 0
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Open the dashboard for `args` (.config, .demo, .no_mouse); returns the exit status.
+
+    Config errors are raised (as ConfigError) before the terminal is taken over.
+    """
+    config: Config | None = None
+    path: Path | None = None
+    if not getattr(args, "demo", False):
+        path = find_config(getattr(args, "config", None))
+        config = load_config(path)
+    return asyncio.run(_serve(args, config, path))
