@@ -19,46 +19,15 @@ import json
 import os
 import random
 import resource
-import socket
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 
-BODY = b'{"status": "UP"}'
-RESPONSE = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-    + str(len(BODY)).encode()
-    + b"\r\n\r\n"
-    + BODY
-)
-
-
-class _Http(asyncio.Protocol):
-    """Answers every request on a keep-alive connection with a fixed 200."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.buf = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while b"\r\n\r\n" in self.buf:
-            _, self.buf = self.buf.split(b"\r\n\r\n", 1)
-            self.transport.write(RESPONSE)  # type: ignore[attr-defined]
-
-
-def serve(port_fd: int) -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_Http, "127.0.0.1", 0, backlog=4096)
-        port = server.sockets[0].getsockname()[1]
-        os.write(port_fd, f"{port}\n".encode())
-        await server.serve_forever()
-
-    asyncio.run(main())
+from loopback import start_server  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -184,23 +153,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--phase", choices=("bare", "engine"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    if args.serve is not None:
-        serve(args.serve)
-        return
     if args.phase:
         fn = phase_bare if args.phase == "bare" else phase_engine
         result = asyncio.run(fn(args.url, args.checks, args.interval, args.duration, args.warmup))
         print(json.dumps(result))
         return
 
-    r, w = os.pipe()
-    server = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve", str(w)], pass_fds=(w,))
-    os.close(w)
+    server, port = start_server()
     try:
-        port = int(os.fdopen(r).readline())
         url = f"http://127.0.0.1:{port}/ok"
         print(f"{args.checks} checks every {args.interval:g}s, {args.duration:g}s measured after {args.warmup:g}s warm-up, one process each")
         bare = run_phase("bare", args, url)
