@@ -398,6 +398,7 @@ class HttpProbe(Probe):
         secret_values = set(check.secrets)
         secret_values.update(v for k, v in headers.items() if is_secret_header(k))
         self._redact = Redactor(secret_values)
+        self._request: httpx.Request | None = None
         self._last_raw: bytes | None = None
         self._last_detail = ""
 
@@ -424,9 +425,11 @@ class HttpProbe(Probe):
         client = self._client
         started = time.perf_counter()
         try:
-            request = client.build_request(
-                self._method, self._url, headers=self._headers, content=self._body
-            )
+            request = self._request
+            if request is None:  # built once: the same request is sent on every run
+                request = self._request = client.build_request(
+                    self._method, self._url, headers=self._headers, content=self._body
+                )
             response = await client.send(request, stream=True, follow_redirects=self._follow)
             try:
                 outcome = await self._judge(response, started)

@@ -29,6 +29,7 @@ from dash.tui.view import keymap_from_config
 
 REFRESH_SECONDS = 1.0
 FAST_REFRESH_SECONDS = 0.25  # the cap: never redraw more often than this
+FAST_REFRESH_MAX_CHECKS = 200  # bigger boards redraw once a second: results arrive all the time
 WATCH_SECONDS = 1.5
 
 # Themes `t` cycles through (those this Textual has); the ANSI ones follow the terminal's palette.
@@ -151,7 +152,7 @@ class HealthDashApp(App[int]):
         self._dirty = True
 
     def _refresh_if_dirty(self) -> None:
-        if self._dirty:
+        if self._dirty and len(self.engine.config.checks) <= FAST_REFRESH_MAX_CHECKS:
             self.refresh_snapshot()
 
     def refresh_snapshot(self, *, restyle: bool = False) -> Snapshot:

@@ -107,7 +107,11 @@ def status_label(state: CheckState) -> str:
 
 def history_strip(history: Sequence[CheckResult], width: int = HISTORY_WIDTH) -> tuple[tuple[str, Tone], ...]:
     """The last `width` results, oldest first, one glyph each."""
-    return tuple((HISTORY_GLYPH[r.status], r.status.value) for r in history[-width:])
+    return tuple(_STRIP_CELL[r.status] for r in history[-width:])
+
+
+# Looked up once: Enum.value is slow, and this runs for every row on every refresh.
+_STRIP_CELL: dict[Status, tuple[str, Tone]] = {s: (HISTORY_GLYPH[s], s.value) for s in Status}  # type: ignore[misc]
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,8 +92,11 @@ class OverviewScreen(Screen):
         extra.append(f"sort: {self.sort_mode}")
         with self.app.batch_update():
             self.query_one(DashHeader).show(snap, self._palette, extra)
-            rows = [table_row(c, now) for c in visible_checks(snap.checks, self.filter_text, self.sort_mode)]
-            self.table.sync(rows, self._palette, restyle=restyle)
+            shown = visible_checks(snap.checks, self.filter_text, self.sort_mode)
+            by_name = {c.name: c for c in shown}
+            self.table.sync(
+                [c.name for c in shown], lambda name: table_row(by_name[name], now), self._palette, restyle=restyle
+            )
             self.query_one(HostPanel).show(host_check(snap.checks), self._palette)
             self.query_one(ProblemsPanel).show(snap.checks, now, self._palette, self._errors)
 

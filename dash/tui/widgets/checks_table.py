@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.text import Text
 from textual.binding import Binding
@@ -11,18 +11,24 @@ from textual.widgets import DataTable
 from dash.tui.palette import Palette
 from dash.tui.view import HISTORY_WIDTH, RETRY_MARK, STALE_MARK, Row
 
-# (key, label, fixed width or None for "fit the content")
+# (key, label, width or None for "sized by the table"). Every column has a fixed
+# width: auto-sized columns make DataTable re-measure whole columns on updates,
+# which costs far too much at 1000 rows. The name column fits the longest name (up
+# to NAME_WIDTH); the message column takes the rest of the screen.
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("status", "status", 9),
     ("name", "name", None),
-    ("kind", "kind", 5),
-    ("latency", "latency", 7),
-    ("history", "history", HISTORY_WIDTH),
+    ("kind", "kind", 4),
+    ("latency", "took", 7),
+    ("history", "recent", None),
     ("age", "age", 4),
     ("message", "message", None),
 )
-_FIT = {key for key, _, width in COLUMNS if width is None}
 NAME_WIDTH = 24
+VIEW_MARGIN = 5
+NARROW = 100  # below this many columns the table tightens to leave room for the message
+NARROW_HISTORY = 6  # rows above and below the screen kept up to date too
+MIN_MESSAGE_WIDTH = 20
 
 
 class NameCell(Text):
@@ -51,6 +57,9 @@ class ChecksTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self._shown: dict[str, dict[str, Text]] = {}
+        self._outdated: set[str] = set()  # rows whose cells wait until they scroll into view
+        self._make_row: Callable[[str], Row] | None = None
+        self._palette = Palette()
 
     def on_mount(self) -> None:
         self._ensure_columns()
@@ -58,7 +67,38 @@ class ChecksTable(DataTable):
     def _ensure_columns(self) -> None:
         if not self.columns:
             for key, label, width in COLUMNS:
-                self.add_column(Text(label), key=key, width=width)
+                self.add_column(Text(label), key=key, width=width or len(label))
+
+    def on_resize(self) -> None:
+        self._fit_columns()
+        with self.app.batch_update():
+            self._update_visible()
+
+    def _set_width(self, key: str, width: int) -> bool:
+        column = self.columns.get(key)  # type: ignore[call-overload]
+        if column is None or column.width == width:
+            return False
+        column.width = width
+        return True
+
+    def _fit_columns(self, names: Sequence[str] | None = None) -> None:
+        """Size the name column to the names and give the message column the rest."""
+        narrow = self.size.width < NARROW
+        changed = self._set_width("history", NARROW_HISTORY if narrow else HISTORY_WIDTH)
+        changed |= self._set_width("latency", 6 if narrow else 7)
+        if changed:  # the history strips and statuses are redrawn at the new width
+            self._outdated.update(self._shown)
+        if names is not None:
+            longest = max((len(n) for n in names), default=4)
+            changed |= self._set_width("name", max(4, min(NAME_WIDTH, longest)))
+        fixed = sum(c.width for key, c in self.columns.items() if key != "message")
+        padding = 2 * self.cell_padding * len(self.columns)
+        available = self.size.width - fixed - padding - 2  # room for the scrollbar
+        changed |= self._set_width("message", max(MIN_MESSAGE_WIDTH, available))
+        if changed:
+            self._require_update_dimensions = True
+            self._clear_caches()
+            self.refresh()
 
     # -- reading --------------------------------------------------------------
 
@@ -85,8 +125,10 @@ class ChecksTable(DataTable):
         name.check = row.name
         if row.stale:
             name.stylize(palette("muted"))
-        history = Text(" " * (HISTORY_WIDTH - len(row.history)), end="")
-        for glyph, tone in row.history:
+        width = self.columns["history"].width if "history" in self.columns else HISTORY_WIDTH  # type: ignore[index]
+        recent = row.history[-width:]
+        history = Text(" " * (width - len(recent)), end="")
+        for glyph, tone in recent:
             history.append(glyph, style=palette(tone))
         message = Text(end="")
         if row.stale:
@@ -102,34 +144,74 @@ class ChecksTable(DataTable):
             "status": status,
             "name": name,
             "kind": palette.text(row.kind, muted),
-            "latency": Text(row.latency.rjust(7), style=palette(muted), end=""),
+            "latency": Text(row.latency.rjust(6), style=palette(muted), end=""),
             "history": history,
             "age": Text(row.age.rjust(4), style=palette(muted), end=""),
             "message": message,
         }
 
-    def sync(self, rows: Sequence[Row], palette: Palette, *, restyle: bool = False) -> None:
-        """Show exactly `rows`, in that order: add, remove and update cells only where they differ."""
+    def sync(
+        self,
+        order: Sequence[str],
+        make_row: Callable[[str], Row],
+        palette: Palette,
+        *,
+        restyle: bool = False,
+    ) -> None:
+        """Show the checks named in `order`, in that order, with minimal changes.
+
+        Only rows on screen (and a few around it) are rebuilt and compared; the
+        others are brought up to date when they scroll into view, so a refresh
+        costs the same at 40 checks and at 1000.
+        """
         if restyle:  # a new theme: every cell's colours changed
-            old_shown = self._shown
-            self._shown = {k: {c: Text("\x00") for c in v} for k, v in old_shown.items()}
+            self._shown = {k: {c: Text("\x00") for c in v} for k, v in self._shown.items()}
+            self._outdated.update(self._shown)
         self._ensure_columns()
-        wanted = {r.name for r in rows}
+        self._make_row, self._palette = make_row, palette
+        wanted = set(order)
+        if wanted != set(self._shown):
+            self._fit_columns(order)
         with self.app.batch_update():
             for key in [k for k in self._shown if k not in wanted]:
                 self.remove_row(key)
                 del self._shown[key]
-            for row in rows:
-                new = self.cells(row, palette)
-                old = self._shown.get(row.name)
-                if old is None:
-                    self.add_row(*(new[key] for key, _, _ in COLUMNS), key=row.name)
+                self._outdated.discard(key)
+            for name in order:
+                if name not in self._shown:
+                    new = self.cells(make_row(name), palette)
+                    self.add_row(*(new[key] for key, _, _ in COLUMNS), key=name)
+                    self._shown[name] = new
                 else:
-                    for key, cell in new.items():
-                        if not _same(cell, old[key]):
-                            self.update_cell(row.name, key, cell, update_width=key in _FIT)
-                self._shown[row.name] = new
-            self._reorder([r.name for r in rows])
+                    self._outdated.add(name)
+            self._reorder(list(order))
+            self._update_visible()
+
+    def _visible_names(self) -> list[str]:
+        top = max(0, int(self.scroll_y) - VIEW_MARGIN)
+        bottom = int(self.scroll_y) + self.size.height + VIEW_MARGIN
+        return [str(row.key.value) for row in self.ordered_rows[top:bottom]]
+
+    def _update_visible(self) -> None:
+        """Rebuild the outdated rows that are on screen."""
+        if self._make_row is None or not self._outdated:
+            return
+        for name in self._visible_names():
+            if name not in self._outdated:
+                continue
+            self._outdated.discard(name)
+            new = self.cells(self._make_row(name), self._palette)
+            old = self._shown[name]
+            for key, cell in new.items():
+                if not _same(cell, old[key]):
+                    self.update_cell(name, key, cell)
+            self._shown[name] = new
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if int(old) != int(new):
+            with self.app.batch_update():
+                self._update_visible()
 
     def _reorder(self, order: list[str]) -> None:
         if self.shown_order() == order:
