@@ -12,10 +12,18 @@ Validation is data-driven: the generic check keys (`COMMON_FIELDS`), the
 `[dashboard]` and `[defaults]` tables, and every kind's `FIELDS` are all
 `checks.base.Field` dicts run through the same converter, so a new kind needs no
 loader change.
+
+Besides checks the file holds: a breaker per dependency (`[defaults.breaker]`,
+and `breaker = "name"` or a table per check: checks naming the same breaker
+share it), `[[service]]` tables that roll checks up into services with named
+degraded modes, `[dashboard] canary` (the monitor's own network), alert rules
+(`[defaults] confirm/recover`, `[alerts]`), `[[maintenance]]` windows and
+`[[notify]]` targets. Names referenced anywhere must exist ("did you mean").
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import math
@@ -23,11 +31,12 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields as dataclass_fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from checks.base import Field
+from dash.core.breaker import BreakerSettings
 from dash.text import Redactor, clean
 
 if sys.version_info >= (3, 11):
@@ -57,9 +66,115 @@ class CheckConfig:
     description: str = ""
     line: int = 0
     secrets: frozenset[str] = frozenset()
+    confirm: int = 2
+    recover: int = 2
+    breaker: str = ""
+    breaker_settings: BreakerSettings = BreakerSettings()
+
+    def __post_init__(self) -> None:
+        # A check with no breaker of its own is its own dependency.
+        if not self.breaker:
+            object.__setattr__(self, "breaker", self.name)
 
     def __hash__(self) -> int:  # options is a dict; identity by name is enough for sets
         return hash((self.name, self.kind))
+
+
+@dataclass(frozen=True, slots=True)
+class RedundantGroup:
+    """Members that stand in for each other (e.g. one API per region).
+
+    Fewer than `min_ok` members ok degrades the service (with `mode`, or a
+    generated "running on N of M ..." text when empty); none ok takes it down.
+    """
+
+    members: tuple[str, ...]
+    min_ok: int = 1
+    mode: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """One `[[service]]` table: what a service needs and how it degrades.
+
+    `requires` and redundant members name checks or other services.
+    `optional` is (name, degraded mode text) pairs in file order: when that
+    dependency fails the service runs degraded in that mode.
+    Tier 1 is the most critical.
+    """
+
+    name: str
+    description: str = ""
+    tier: int = 3
+    tags: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    optional: tuple[tuple[str, str], ...] = ()
+    redundant: tuple[RedundantGroup, ...] = ()
+    line: int = 0
+
+    @property
+    def dependencies(self) -> tuple[str, ...]:
+        """Every name this service refers to, once each, in file order."""
+        names = [*self.requires, *(n for n, _ in self.optional)]
+        for group in self.redundant:
+            names.extend(group.members)
+        return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """The `[alerts]` table. Flap detection follows Nagios: the last `flap_window`
+    states, a weighted percent of state changes, flapping from `flap_start`
+    percent until it falls to `flap_stop` or below."""
+
+    flap_window: int = 21
+    flap_start: float = 30.0
+    flap_stop: float = 25.0
+    resolved_for: float = 600.0
+    bell: bool = True
+    toast: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceWindow:
+    """One `[[maintenance]]` window: alerts of matching checks and services are
+    silenced from `start` until `end` (epoch seconds). `match` is a glob over
+    names; with `tags`, a subject must carry every one of them; with both, both."""
+
+    start: float
+    end: float
+    match: str | None = None
+    tags: tuple[str, ...] = ()
+    reason: str = ""
+    line: int = 0
+
+    def active(self, now: float) -> bool:
+        """True while `now` (epoch seconds) is inside the window."""
+        return self.start <= now < self.end
+
+
+# Notification targets; a new kind is a new entry here plus its sender.
+NOTIFY_KINDS: tuple[str, ...] = ("webhook",)
+PRIORITIES: tuple[str, ...] = ("P1", "P2", "P3", "P4")
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """One `[[notify]]` target. `min_priority` is 1..4: alerts of that priority
+    or more urgent (a smaller number) are sent. `secrets` are the `${VAR}`
+    values in its url and headers, for redaction."""
+
+    kind: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    min_priority: int = 2
+    timeout: float = 5.0
+    retries: int = 3
+    line: int = 0
+    secrets: frozenset[str] = frozenset()
+
+    def __hash__(self) -> int:  # headers is a dict
+        return hash((self.kind, self.url, self.line))
 
 
 @dataclass(frozen=True)
@@ -72,11 +187,22 @@ class Config:
     checks: tuple[CheckConfig, ...] = ()
     keys: Mapping[str, str] = field(default_factory=dict)
     redactor: Redactor = field(default_factory=Redactor)
+    services: tuple[ServiceConfig, ...] = ()
+    canaries: tuple[str, ...] = ()
+    alerts: AlertSettings = AlertSettings()
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    notify: tuple[NotifyConfig, ...] = ()
 
     def check(self, name: str) -> CheckConfig:
         for c in self.checks:
             if c.name == name:
                 return c
+        raise KeyError(name)
+
+    def service(self, name: str) -> ServiceConfig:
+        for s in self.services:
+            if s.name == name:
+                return s
         raise KeyError(name)
 
 
@@ -92,6 +218,7 @@ class ConfigError(Exception):
 # Durations and sizes
 
 DURATION_HINT = 'expected a duration like "250ms", "15s", "5m", "1h"'
+TIME_HINT = 'expected a date and time with a time zone, like "2026-11-28T20:00:00Z"'
 SIZE_HINT = 'expected a size like 512, "512B", "64KiB", "1MiB", "1MB"'
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -129,6 +256,24 @@ def parse_duration(s: object) -> float:
     if not math.isfinite(seconds):
         raise ValueError(f"duration is too long; {DURATION_HINT}")
     return seconds
+
+
+def parse_time(v: object) -> float:
+    """Epoch seconds of an ISO 8601 date and time with a time zone (a trailing "Z" is UTC),
+    given as text or as a TOML datetime. Raises ValueError without repeating the value."""
+    if isinstance(v, str):
+        text = v.strip()
+        if text[-1:] in ("Z", "z"):  # fromisoformat learned "Z" only in Python 3.11
+            text = text[:-1] + "+00:00"
+        try:
+            v = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(TIME_HINT) from None
+    if not isinstance(v, dt.datetime):
+        raise ValueError(TIME_HINT)
+    if v.tzinfo is None or v.utcoffset() is None:
+        raise ValueError(f'needs a time zone ("Z" for UTC, or an offset like "+01:00"); {TIME_HINT}')
+    return v.timestamp()
 
 
 def format_duration(seconds: float) -> str:
@@ -201,7 +346,42 @@ def _printable(what: str, *, empty_ok: bool = False) -> Callable[[str], str | No
     return check
 
 
+def _min_int(lo: int) -> Callable[[int], str | None]:
+    def check(v: int) -> str | None:
+        return None if v >= lo else f"must be at least {lo}, got {v}"
+
+    return check
+
+
+def _percent(*, zero_ok: bool = False) -> Callable[[float], str | None]:
+    def check(v: float) -> str | None:
+        if (v >= 0 if zero_ok else v > 0) and v <= 100:
+            return None
+        if zero_ok:
+            return f"must be from 0 to 100, got {v:g}"
+        return f"must be more than 0 and at most 100, got {v:g}"
+
+    return check
+
+
+def _http_url(v: str) -> str | None:  # never echoes the value: it may hold a ${VAR} secret
+    return None if re.match(r"https?://[^/\s]", v, re.IGNORECASE) else "must be an http:// or https:// URL"
+
+
 MIN_INTERVAL = 0.1
+
+# Every BreakerSettings field; absent keys inherit ([defaults.breaker] from BreakerSettings(),
+# a check's breaker table from [defaults.breaker]).
+BREAKER_FIELDS: dict[str, Field] = {
+    "window": Field("duration", help="how far back calls count", validate=_positive_duration),
+    "min_calls": Field("int", help="calls in the window before the rates count", validate=_min_int(1)),
+    "failure_rate": Field("number", help="percent of failed calls that opens the breaker", validate=_percent()),
+    "slow_rate": Field("number", help="percent of slow calls that opens the breaker", validate=_percent()),
+    "slow_call": Field("duration", help="latency from which a call is slow", validate=_positive_duration),
+    "open_for": Field("duration", help="time open before one trial call", validate=_positive_duration),
+    "open_for_max": Field("duration", help="longest open time after failed trials", validate=_positive_duration),
+    "enabled": Field("bool", help="false never opens the breaker"),
+}
 
 COMMON_FIELDS: dict[str, Field] = {
     "name": Field("str", required=True, help="unique check name", validate=_printable("a check name")),
@@ -213,24 +393,78 @@ COMMON_FIELDS: dict[str, Field] = {
     "runbook": Field("str", help="what to do when it fails"),
     "description": Field("str", default="", help="one line about the check"),
     "enabled": Field("bool", default=True, help="false leaves the check out"),
+    "confirm": Field("int", help="bad results in a row before an alert fires", validate=_between(1, 100)),
+    "recover": Field("int", help="good results in a row before an alert resolves", validate=_between(1, 100)),
+    # a dependency name (checks naming the same one share a breaker) or a table: handled by hand
+    "breaker": Field("any", help='breaker name, or { name = "...", <breaker settings> }'),
 }
 
 DASHBOARD_FIELDS: dict[str, Field] = {
     "title": Field("str", default="healthdash", validate=_printable("a title", empty_ok=True)),
     "concurrency": Field("int", default=200, help="max checks in flight", validate=_between(1, 10000)),
+    "canary": Field("str_list", default=(), help="checks of the monitor's own network"),
 }
 
 DEFAULTS_FIELDS: dict[str, Field] = {
     "interval": Field("duration", default=15.0, validate=_at_least(MIN_INTERVAL)),
     "timeout": Field("duration", default=5.0, validate=_positive_duration),
     "retries": Field("int", default=1, validate=_between(0, 10)),
+    "confirm": Field("int", default=2, validate=_between(1, 100)),
+    "recover": Field("int", default=2, validate=_between(1, 100)),
+    "breaker": Field("table", fields=BREAKER_FIELDS),
+}
+
+ALERTS_FIELDS: dict[str, Field] = {
+    "flap_window": Field("int", default=21, help="states kept for flap detection", validate=_between(3, 1000)),
+    "flap_start": Field("number", default=30.0, help="percent of state change that starts flapping", validate=_percent()),
+    "flap_stop": Field("number", default=25.0, help="percent at or below which flapping stops", validate=_percent(zero_ok=True)),
+    "resolved_for": Field("duration", default=600.0, help="how long resolved alerts stay visible"),
+    "bell": Field("bool", default=True, help="ring the terminal bell on a page"),
+    "toast": Field("bool", default=True, help="show a toast on a page"),
+}
+
+SERVICE_FIELDS: dict[str, Field] = {
+    "name": Field("str", required=True, help="unique service name", validate=_printable("a service name")),
+    "description": Field("str", default="", help="one line about the service"),
+    "tier": Field("int", default=3, help="1 is the most critical, 4 the least", validate=_between(1, 4)),
+    "tags": Field("str_list", default=(), help='labels such as "team:payments"'),
+    "requires": Field("str_list", default=(), help="checks and services it cannot run without"),
+    "optional": Field("str_map", default={}, help="name = the degraded mode while it fails"),
+    "redundant": Field("any", help="groups of members that stand in for each other"),  # by hand
+}
+
+REDUNDANT_FIELDS: dict[str, Field] = {
+    "members": Field("str_list", required=True, help="checks or services that stand in for each other"),
+    "min_ok": Field("int", default=1, help="members that must be ok for full service", validate=_min_int(1)),
+    "mode": Field("str", help="the degraded mode while fewer are ok", validate=_printable("a mode")),
+}
+
+MAINTENANCE_FIELDS: dict[str, Field] = {
+    "match": Field("str", help='glob over check and service names, e.g. "db-*"', validate=_printable("a match")),
+    "tags": Field("str_list", help="subjects carrying all of these tags"),
+    "start": Field("time", required=True, help='e.g. "2026-11-28T20:00:00Z"'),
+    "end": Field("time", required=True, help='e.g. "2026-11-28T22:00:00Z"'),
+    "reason": Field("str", default="", help="shown next to silenced alerts"),
+}
+
+NOTIFY_FIELDS: dict[str, Field] = {
+    "kind": Field("str", required=True, choices=NOTIFY_KINDS, help="where notifications go"),
+    "url": Field("str", required=True, help="http:// or https:// endpoint", validate=_http_url),
+    "headers": Field("str_map", default={}, help="extra request headers; use ${VAR} for secrets"),
+    "min_priority": Field("str", default="P2", choices=PRIORITIES, help="least urgent priority sent"),
+    "timeout": Field("duration", default=5.0, validate=_positive_duration),
+    "retries": Field("int", default=3, validate=_between(0, 10)),
 }
 
 TOP_FIELDS: dict[str, Field] = {
     "dashboard": Field("table", fields=DASHBOARD_FIELDS),
     "defaults": Field("table", fields=DEFAULTS_FIELDS),
+    "alerts": Field("table", fields=ALERTS_FIELDS),
     "keys": Field("str_map", default={}),
-    "check": Field("any"),  # an array of tables, handled by hand
+    "check": Field("any"),  # arrays of tables, handled by hand
+    "service": Field("any"),
+    "maintenance": Field("any"),
+    "notify": Field("any"),
 }
 
 
@@ -506,6 +740,7 @@ _EXPECTED = {
     "int_list": "a list of integers",
     "str_map": "a table of strings",
     "table": "a table",
+    "time": TIME_HINT.removeprefix("expected "),
 }
 
 
@@ -590,6 +825,7 @@ class _Loader:
         self.errors: list[tuple[int, str]] = []
         self.secrets: set[str] = set()
         self.check_secrets: set[str] = set()
+        self.disabled: set[str] = set()  # names of checks left out with enabled = false
 
     # -- errors and substitution
 
@@ -653,6 +889,20 @@ class _Loader:
             return value if is_int or isinstance(value, float) else _WRONG
         if t == "bool":
             return value if isinstance(value, bool) else _WRONG
+        if t == "time":
+            if isinstance(value, dt.datetime):
+                s = value
+            elif isinstance(value, str):
+                s = self.substitute(value, where)
+                if s is _INVALID:
+                    return _INVALID
+            else:
+                return _WRONG
+            try:
+                return parse_time(s)
+            except ValueError as e:
+                self.error(where, f"{e}, got {_got(value)}")
+                return _INVALID
         if t in ("duration", "size"):
             if not (isinstance(value, str) or (t == "size" and is_int)):
                 return _WRONG
@@ -757,23 +1007,31 @@ class _Loader:
                 self.error(top.key(key), _unknown_key(key, TOP_FIELDS))
         dashboard = self._section(doc, "dashboard")
         defaults = self._section(doc, "defaults")
+        alerts = self._section(doc, "alerts")
         keys_value = doc.get("keys", {})
         keys = self.convert(keys_value, TOP_FIELDS["keys"], top.key("keys"))
         self.check_secrets = set()
         if defaults["timeout"] is not None and defaults["interval"] is not None:
             if defaults["timeout"] > defaults["interval"]:
                 self.error(top.key("defaults").key("timeout"), _longer(defaults["timeout"], defaults["interval"]))
+        breaker_defaults = BreakerSettings()
+        if defaults["breaker"] is not None:
+            where = top.key("defaults").key("breaker")
+            breaker_defaults = self._breaker_settings(BreakerSettings(), defaults["breaker"], where) or breaker_defaults
 
-        checks_raw = doc.get("check", [])
-        if not isinstance(checks_raw, list) or not all(isinstance(c, dict) for c in checks_raw):
-            self.error(top.key("check"), f"write each check as a [[check]] table (double brackets), got {_got(checks_raw)}")
-            checks_raw = []
         checks: list[CheckConfig] = []
         seen: dict[str, int] = {}
-        for index, raw in enumerate(checks_raw):
-            check = self._check(index, raw, defaults, seen)
+        breakers: dict[str, CheckConfig] = {}
+        for index, raw in enumerate(self._tables(doc, "check")):
+            check = self._check(index, raw, defaults, seen, breaker_defaults, breakers)
             if check is not None:
                 checks.append(check)
+
+        canaries = self._canaries(dashboard["canary"], seen)
+        services = self._services(self._tables(doc, "service"), seen)
+        maintenance = [m for i, raw in enumerate(self._tables(doc, "maintenance")) if (m := self._maintenance(i, raw))]
+        notify = [n for i, raw in enumerate(self._tables(doc, "notify")) if (n := self._notify(i, raw))]
+        alert_settings = self._alert_settings(alerts)
 
         if self.errors:
             redact = Redactor(self.secrets)
@@ -787,10 +1045,15 @@ class _Loader:
             checks=tuple(checks),
             keys=keys,
             redactor=Redactor(self.secrets),
+            services=services,
+            canaries=canaries,
+            alerts=alert_settings,
+            maintenance=tuple(maintenance),
+            notify=tuple(notify),
         )
 
     def _section(self, doc: Mapping[str, Any], name: str) -> dict[str, Any]:
-        """[dashboard] or [defaults], with every key present (None where invalid)."""
+        """[dashboard], [defaults] or [alerts], with every key present (None where invalid)."""
         f = TOP_FIELDS[name]
         assert f.fields is not None
         where = _Where((name,), name)
@@ -800,7 +1063,35 @@ class _Loader:
             value = {}
         return self.table(value, f.fields, where)
 
-    def _check(self, index: int, raw: dict[str, Any], defaults: Mapping[str, Any], seen: dict[str, int]) -> CheckConfig | None:
+    def _tables(self, doc: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
+        """An array of tables such as [[check]]; anything else is reported and ignored."""
+        raw = doc.get(name, [])
+        if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
+            self.error(
+                _Where((name,), name), f"write each {name} as a [[{name}]] table (double brackets), got {_got(raw)}"
+            )
+            return []
+        return raw
+
+    def _reference(self, where: _Where, ref: str, known: Iterable[str], what: str) -> bool:
+        """False (after reporting it, with the closest name) when `ref` is not in `known`."""
+        known = set(known)
+        if ref in known:
+            return True
+        self.error(where, _no_such(ref, known, what))
+        return False
+
+    # -- checks
+
+    def _check(
+        self,
+        index: int,
+        raw: dict[str, Any],
+        defaults: Mapping[str, Any],
+        seen: dict[str, int],
+        breaker_defaults: BreakerSettings,
+        breakers: dict[str, CheckConfig],
+    ) -> CheckConfig | None:
         name = raw.get("name")
         usable = isinstance(name, str) and "${" not in name and _printable("a name")(name) is None
         if usable:  # errors name the check when its name is fit to show
@@ -824,14 +1115,16 @@ class _Loader:
         else:
             kind_fields = {k: f for k, f in getattr(self.kinds[kind], "FIELDS", {}).items() if k not in COMMON_FIELDS}
 
-        common = {k: f for k, f in COMMON_FIELDS.items() if k != "kind"}
+        by_hand = ("kind", "breaker")
+        common = {k: f for k, f in COMMON_FIELDS.items() if k not in by_hand}
         values = self.table(
             raw,
             {**common, **(kind_fields or {})},
             where,
-            also_allowed=("kind",),
+            also_allowed=by_hand,
             check_unknown=kind_fields is not None,  # unknown kind: its keys cannot be judged
         )
+        breaker = self._check_breaker(raw, where, breaker_defaults)
 
         # the name is checked for duplicates even when something else is wrong
         if isinstance(name, str) and name.strip():
@@ -844,15 +1137,18 @@ class _Loader:
             return None
 
         # a key the check sets wins even when invalid (None), so defaults never mask its error
-        interval, timeout, retries = (values[k] if k in raw else defaults[k] for k in ("interval", "timeout", "retries"))
+        interval, timeout, retries, confirm, recover = (
+            values[k] if k in raw else defaults[k] for k in ("interval", "timeout", "retries", "confirm", "recover")
+        )
         overrides = "interval" in raw or "timeout" in raw  # else [defaults] already reported it
         if overrides and interval is not None and timeout is not None and timeout > interval:
             self.error(where.key("timeout" if "timeout" in raw else "interval"), _longer(timeout, interval))
-        if len(self.errors) > errors_before or None in (interval, timeout, retries):
+        if len(self.errors) > errors_before or None in (interval, timeout, retries, confirm, recover) or breaker is None:
             return None
         if not values["enabled"]:
+            self.disabled.add(values["name"])
             return None
-        return CheckConfig(
+        check = CheckConfig(
             name=values["name"],
             kind=kind,
             interval=float(interval),
@@ -864,7 +1160,265 @@ class _Loader:
             description=values["description"],
             line=self.locator.line(where.raw),
             secrets=frozenset(s for s in self.check_secrets if s),
+            confirm=int(confirm),
+            recover=int(recover),
+            breaker=breaker[0] or values["name"],
+            breaker_settings=breaker[1],
         )
+        first = breakers.setdefault(check.breaker, check)
+        if first is not check and first.breaker_settings != check.breaker_settings:
+            differ = [f.name for f in dataclass_fields(BreakerSettings) if getattr(first.breaker_settings, f.name) != getattr(check.breaker_settings, f.name)]
+            self.error(
+                where.key("breaker"),
+                f"breaker {_quote(check.breaker)} is shared with check {first.name} but has different settings"
+                f" ({', '.join(differ)})",
+            )
+            return None
+        return check
+
+    def _check_breaker(
+        self, raw: Mapping[str, Any], where: _Where, base: BreakerSettings
+    ) -> tuple[str, BreakerSettings] | None:
+        """A check's `breaker`: ("" for its own name, settings), or None after reporting why."""
+        if "breaker" not in raw:
+            return "", base
+        value, at = raw["breaker"], where.key("breaker")
+        name_field = Field("str", validate=_printable("a breaker name"))
+        if isinstance(value, str):
+            name = self.convert(value, name_field, at)
+            return None if name is _INVALID else (name, base)
+        if not isinstance(value, dict):
+            self.error(at, f'expected a breaker name or a table like {{ name = "orders-db", failure_rate = 50 }}, got {_got(value)}')
+            return None
+        before = len(self.errors)
+        values = self.table(value, {"name": name_field, **BREAKER_FIELDS}, at)
+        if len(self.errors) > before:
+            return None
+        settings = self._breaker_settings(base, {k: v for k, v in values.items() if k != "name"}, at)
+        return None if settings is None else (values["name"] or "", settings)
+
+    def _breaker_settings(self, base: BreakerSettings, values: Mapping[str, Any], where: _Where) -> BreakerSettings | None:
+        """`base` with the keys that were given; None after reporting open_for_max < open_for."""
+        given = {k: v for k, v in values.items() if v is not None}
+        for k, v in given.items():
+            if k not in ("min_calls", "enabled"):
+                given[k] = float(v)
+        settings = replace(base, **given)
+        if settings.open_for_max < settings.open_for:
+            key = "open_for_max" if "open_for_max" in given or "open_for" not in given else "open_for"
+            self.error(
+                where.key(key),
+                f"open_for_max {format_duration(settings.open_for_max)} is shorter than open_for {format_duration(settings.open_for)}",
+            )
+            return None
+        return settings
+
+    def _canaries(self, names: tuple[str, ...] | None, checks: Mapping[str, int]) -> tuple[str, ...]:
+        """[dashboard] canary: existing check names (disabled ones left out)."""
+        where = _Where(("dashboard", "canary"), "dashboard.canary")
+        out = []
+        for i, name in enumerate(names or ()):
+            if self._reference(where.index(i), name, checks, "check") and name not in self.disabled:
+                out.append(name)
+        return tuple(dict.fromkeys(out))
+
+    # -- services
+
+    def _services(self, tables: list[dict[str, Any]], checks: Mapping[str, int]) -> tuple[ServiceConfig, ...]:
+        """Every [[service]]: shapes first, then references (which may point forward), then cycles."""
+        parsed: list[tuple[str | None, ServiceConfig | None, dict[str, _Where]]] = []
+        lines: dict[str, int] = {}
+        for index, raw in enumerate(tables):
+            parsed.append(self._service(index, raw, checks, lines))
+
+        known = set(checks) | set(lines)
+        for _, _, refs in parsed:
+            for ref, at in refs.items():
+                self._reference(at, ref, known, "check or service")
+        # cycles are looked for even among services with other errors: one run shows them all
+        graph = {name: refs for name, _, refs in parsed if name is not None and lines.get(name) is not None}
+        for cycle in _cycles([(name, [r for r in refs if r in graph]) for name, refs in graph.items()]):
+            self.error(graph[cycle[0]][cycle[1]], "service cycle: " + " -> ".join(cycle))
+        return tuple(_without(s, self.disabled) for _, s, _ in parsed if s is not None)
+
+    def _service(
+        self, index: int, raw: dict[str, Any], checks: Mapping[str, int], lines: dict[str, int]
+    ) -> tuple[str | None, ServiceConfig | None, dict[str, _Where]]:
+        """One [[service]]: (its name when usable, the service or None when invalid,
+        each referenced name -> where it is first named)."""
+        name = raw.get("name")
+        usable = isinstance(name, str) and "${" not in name and _printable("a name")(name) is None
+        where = _Where(("service", index), f"service[{name}]" if usable else f"service[#{index + 1}]")
+        before = len(self.errors)
+        values = self.table(
+            raw, {k: f for k, f in SERVICE_FIELDS.items() if k != "redundant"}, where, also_allowed=("redundant",)
+        )
+        first = False
+        if isinstance(name, str) and name.strip():
+            at = where.key("name")
+            if name in lines:
+                self.error(at, f"duplicate service name; the first one is at line {lines[name]}")
+            elif name in checks:
+                self.error(at, f"a check has this name (line {checks[name]}); checks and services share one namespace")
+            else:
+                lines[name] = self.locator.line(at.raw)
+                first = True
+
+        refs: dict[str, _Where] = {}
+        for i, ref in enumerate(values["requires"] or ()):
+            refs.setdefault(ref, where.key("requires").index(i))
+        optional = []
+        for ref, mode in (values["optional"] or {}).items():
+            at = where.key("optional").key(ref)
+            problem = _printable("a degraded mode")(mode)
+            if problem:
+                self.error(at, problem)
+            refs.setdefault(ref, at)
+            optional.append((ref, mode))
+        groups = self._redundant(raw.get("redundant"), where.key("redundant"), refs) if "redundant" in raw else ()
+        key = name if first else None
+        if len(self.errors) > before or groups is None:
+            return key, None, refs
+        service = ServiceConfig(
+            name=values["name"],
+            description=values["description"],
+            tier=values["tier"],
+            tags=tuple(values["tags"]),
+            requires=tuple(dict.fromkeys(values["requires"])),
+            optional=tuple(optional),
+            redundant=groups,
+            line=self.locator.line(where.raw),
+        )
+        return key, service, refs
+
+    def _redundant(self, value: Any, where: _Where, refs: dict[str, _Where]) -> tuple[RedundantGroup, ...] | None:
+        if not isinstance(value, list) or not all(isinstance(g, dict) for g in value):
+            self.error(where, f"expected a list of tables like {{ members = [\"a\", \"b\"], min_ok = 1 }}, got {_got(value)}")
+            return None
+        groups = []
+        before = len(self.errors)
+        for i, raw in enumerate(value):
+            at = where.index(i)
+            g = self.table(raw, REDUNDANT_FIELDS, at)
+            members = tuple(dict.fromkeys(g["members"] or ()))
+            for j, ref in enumerate(g["members"] or ()):
+                refs.setdefault(ref, at.key("members").index(j))
+            if g["members"] is not None and len(members) < 2:
+                self.error(at.key("members"), "a redundant group needs at least two different members")
+            elif g["min_ok"] is not None and g["min_ok"] > len(members):
+                self.error(at.key("min_ok"), f"min_ok {g['min_ok']} is more than the {len(members)} members")
+            groups.append(RedundantGroup(members=members, min_ok=g["min_ok"] or 1, mode=g["mode"] or ""))
+        return None if len(self.errors) > before else tuple(groups)
+
+    # -- alerts, maintenance, notifications
+
+    def _alert_settings(self, values: Mapping[str, Any]) -> AlertSettings:
+        start, stop = values["flap_start"], values["flap_stop"]
+        if start is not None and stop is not None and stop > start:
+            self.error(
+                _Where(("alerts", "flap_stop"), "alerts.flap_stop"), f"flap_stop {stop:g} is above flap_start {start:g}"
+            )
+        if None in values.values():
+            return AlertSettings()
+        return AlertSettings(
+            flap_window=values["flap_window"],
+            flap_start=float(start),
+            flap_stop=float(stop),
+            resolved_for=float(values["resolved_for"]),
+            bell=values["bell"],
+            toast=values["toast"],
+        )
+
+    def _maintenance(self, index: int, raw: dict[str, Any]) -> MaintenanceWindow | None:
+        where = _Where(("maintenance", index), f"maintenance[#{index + 1}]")
+        before = len(self.errors)
+        values = self.table(raw, MAINTENANCE_FIELDS, where)
+        if "match" not in raw and not raw.get("tags"):
+            self.error(where, 'needs "match" (a name glob) or "tags", or both')
+        start, end = values["start"], values["end"]
+        if start is not None and end is not None and end <= start:
+            self.error(where.key("end"), "must be after start")
+        if len(self.errors) > before:
+            return None
+        return MaintenanceWindow(
+            start=start,
+            end=end,
+            match=values["match"],
+            tags=tuple(values["tags"] or ()),
+            reason=values["reason"],
+            line=self.locator.line(where.raw),
+        )
+
+    def _notify(self, index: int, raw: dict[str, Any]) -> NotifyConfig | None:
+        where = _Where(("notify", index), f"notify[#{index + 1}]")
+        before = len(self.errors)
+        self.check_secrets = set()
+        values = self.table(raw, NOTIFY_FIELDS, where)
+        if len(self.errors) > before:
+            return None
+        return NotifyConfig(
+            kind=values["kind"],
+            url=values["url"],
+            headers=dict(values["headers"]),
+            min_priority=PRIORITIES.index(values["min_priority"]) + 1,
+            timeout=float(values["timeout"]),
+            retries=values["retries"],
+            line=self.locator.line(where.raw),
+            secrets=frozenset(s for s in self.check_secrets if s),
+        )
+
+
+def _cycles(graph: list[tuple[str, list[str]]]) -> list[list[str]]:
+    """Each cycle once, as a path starting and ending at its earliest node in `graph` order."""
+    order = {name: i for i, (name, _) in enumerate(graph)}
+    edges = dict(graph)
+    state: dict[str, int] = {}  # 1 on the current path, 2 finished
+    found: list[list[str]] = []
+    seen: set[tuple[str, ...]] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        path.append(node)
+        for nxt in edges.get(node, ()):
+            if state.get(nxt) == 1:
+                loop = path[path.index(nxt):]
+                k = loop.index(min(loop, key=order.__getitem__))
+                loop = loop[k:] + loop[:k]
+                if tuple(loop) not in seen:
+                    seen.add(tuple(loop))
+                    found.append([*loop, loop[0]])
+            elif nxt not in state:
+                visit(nxt, path)
+        path.pop()
+        state[node] = 2
+
+    for name, _ in graph:
+        if name not in state:
+            visit(name, [])
+    return found
+
+
+def _without(service: ServiceConfig, disabled: set[str]) -> ServiceConfig:
+    """The service minus references to disabled checks (they neither help nor hurt it)."""
+    if not disabled.intersection(service.dependencies):
+        return service
+    groups = []
+    for g in service.redundant:
+        members = tuple(m for m in g.members if m not in disabled)
+        if members:
+            groups.append(replace(g, members=members, min_ok=min(g.min_ok, len(members))))
+    return replace(
+        service,
+        requires=tuple(r for r in service.requires if r not in disabled),
+        optional=tuple((n, m) for n, m in service.optional if n not in disabled),
+        redundant=tuple(groups),
+    )
+
+
+def _no_such(ref: str, known: Iterable[str], what: str) -> str:
+    close = difflib.get_close_matches(ref, sorted(known), n=1)
+    hint = f'; did you mean "{close[0]}"?' if close else ""
+    return f"no {what} is named {_quote(ref)}{hint}"
 
 
 def _longer(timeout: float, interval: float) -> str:
@@ -900,10 +1454,4 @@ def _check_references(
     name checks (e.g. services), kept generic so they only list their references.
     """
     known = set(names)
-    errors = []
-    for file, line, shown, ref in refs:
-        if ref not in known:
-            close = difflib.get_close_matches(ref, sorted(known), n=1)
-            hint = f'; did you mean "{close[0]}"?' if close else ""
-            errors.append(f"{file}:{line}: {shown}: no check is named {_quote(ref)}{hint}")
-    return errors
+    return [f"{file}:{line}: {shown}: {_no_such(ref, known, 'check')}" for file, line, shown, ref in refs if ref not in known]

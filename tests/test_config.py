@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import dataclasses
 import math
 import textwrap
 from pathlib import Path
@@ -15,7 +16,12 @@ from checks.base import Field
 from dash import config as config_module
 from dash.config import (
     COMMON_FIELDS,
+    AlertSettings,
+    CheckConfig,
     ConfigError,
+    MaintenanceWindow,
+    RedundantGroup,
+    ServiceConfig,
     _check_references,
     find_config,
     format_duration,
@@ -23,7 +29,9 @@ from dash.config import (
     parse_config,
     parse_duration,
     parse_size,
+    parse_time,
 )
+from dash.core.breaker import BreakerSettings
 
 # A fake kind, so these tests do not depend on the real check modules.
 WEB = SimpleNamespace(
@@ -266,7 +274,7 @@ def test_typo_in_a_table_name_suggests_the_right_one() -> None:
 
 def test_an_unknown_key_with_no_near_match_lists_the_allowed_ones() -> None:
     assert errors_of("[defaults]\nzzz = 1\n") == [
-        "dash.toml:2: defaults.zzz: unknown key; expected one of: interval, retries, timeout"
+        "dash.toml:2: defaults.zzz: unknown key; expected one of: breaker, confirm, interval, recover, retries, timeout"
     ]
 
 
@@ -739,3 +747,350 @@ def test_check_references_flags_undefined_names() -> None:
     assert _check_references(refs, ["api", "orders-db"]) == [
         'dash.toml:40: service[pay].checks[1]: no check is named "orders-bd"; did you mean "orders-db"?'
     ]
+
+
+# --- breakers -------------------------------------------------------------------------
+
+PINGS = "".join(f'[[check]]\nname = "{n}"\nkind = "ping"\nhost = "h"\n' for n in ("db", "cache", "api-us", "api-eu"))
+
+
+def test_breaker_defaults_and_overrides() -> None:
+    cfg = parse(
+        """\
+        [defaults.breaker]
+        window = "2m"
+        failure_rate = 40
+        open_for = "1m"
+
+        [[check]]
+        name = "db"
+        kind = "ping"
+        host = "h"
+
+        [[check]]
+        name = "db-replica"
+        kind = "ping"
+        host = "h"
+        breaker = "orders-db"
+
+        [[check]]
+        name = "db-primary"
+        kind = "ping"
+        host = "h"
+        breaker = { name = "orders-db" }
+
+        [[check]]
+        name = "api"
+        kind = "ping"
+        host = "h"
+        breaker = { min_calls = 10, slow_rate = 80.5, slow_call = "2s", enabled = false, open_for_max = "10m" }
+        """
+    )
+    base = BreakerSettings(window=120.0, failure_rate=40.0, open_for=60.0)
+    db = cfg.check("db")
+    assert (db.breaker, db.breaker_settings) == ("db", base)  # its own breaker, the defaults
+    assert cfg.check("db-replica").breaker == cfg.check("db-primary").breaker == "orders-db"
+    assert cfg.check("db-primary").breaker_settings == base
+    api = cfg.check("api")
+    assert api.breaker == "api"
+    assert api.breaker_settings == BreakerSettings(
+        window=120.0, min_calls=10, failure_rate=40.0, slow_rate=80.5, slow_call=2.0, open_for=60.0,
+        open_for_max=600.0, enabled=False,
+    )
+    assert api != dataclasses.replace(api, breaker_settings=base)  # the settings count in equality
+    assert api == dataclasses.replace(api)
+
+
+def test_checks_built_by_hand_are_their_own_breaker_with_default_settings() -> None:
+    c = CheckConfig(name="x", kind="tcp", interval=1.0, timeout=1.0, retries=0, options={})
+    assert (c.breaker, c.breaker_settings, c.confirm, c.recover) == ("x", BreakerSettings(), 2, 2)
+
+
+def test_a_shared_breaker_with_different_settings_is_an_error_on_the_later_check() -> None:
+    assert errors_of(
+        """\
+        [[check]]
+        name = "db-primary"
+        kind = "ping"
+        host = "h"
+        breaker = "orders-db"
+
+        [[check]]
+        name = "db-replica"
+        kind = "ping"
+        host = "h"
+        breaker = { name = "orders-db", failure_rate = 20, window = "5m" }
+        """
+    ) == [
+        'dash.toml:11: check[db-replica].breaker: breaker "orders-db" is shared with check db-primary'
+        " but has different settings (window, failure_rate)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("breaker = 5", 'check[w].breaker: expected a breaker name or a table like { name = "orders-db", failure_rate = 50 }, got 5 (integer)'),
+        ('breaker = ""', "check[w].breaker: a breaker name must not be empty"),
+        ("breaker = { failure_rate = 0 }", "check[w].breaker.failure_rate: must be more than 0 and at most 100, got 0"),
+        ("breaker = { slow_rate = 100.5 }", "check[w].breaker.slow_rate: must be more than 0 and at most 100, got 100.5"),
+        ("breaker = { min_calls = 0 }", "check[w].breaker.min_calls: must be at least 1, got 0"),
+        ('breaker = { window = "0s" }', "check[w].breaker.window: must be longer than 0s"),
+        ('breaker = { open_for_max = "10s" }', "check[w].breaker.open_for_max: open_for_max 10s is shorter than open_for 30s"),
+        ("breaker = { failure_rtae = 5 }", 'check[w].breaker.failure_rtae: unknown key; did you mean "failure_rate"?'),
+        ('brekaer = "x"', 'check[w].brekaer: unknown key; did you mean "breaker"?'),
+        ("confirm = 0", "check[w].confirm: must be from 1 to 100, got 0"),
+        ('recover = "2"', 'check[w].recover: expected an integer, got "2" (string)'),
+    ],
+)
+def test_bad_breaker_and_alert_keys_in_a_check(body: str, message: str) -> None:
+    assert _one(body) == [f"dash.toml:5: {message}"]
+
+
+def test_bad_breaker_defaults() -> None:
+    assert errors_of('[defaults.breaker]\nopen_for = "10m"\nenabled = "yes"\n') == [
+        'dash.toml:3: defaults.breaker.enabled: expected true or false, got "yes" (string)',
+    ]
+    assert errors_of('[defaults.breaker]\nopen_for = "10m"\n') == [
+        "dash.toml:2: defaults.breaker.open_for: open_for_max 5m is shorter than open_for 10m"
+    ]
+
+
+# --- confirm / recover and [alerts] ---------------------------------------------------
+
+
+def test_confirm_and_recover_come_from_defaults_unless_the_check_sets_them() -> None:
+    cfg = parse('[defaults]\nconfirm = 3\nrecover = 4\n' + PINGS.replace('name = "cache"', 'name = "cache"\nconfirm = 1'))
+    assert (cfg.check("db").confirm, cfg.check("db").recover) == (3, 4)
+    assert (cfg.check("cache").confirm, cfg.check("cache").recover) == (1, 4)
+    assert parse(PINGS).check("db").confirm == 2
+
+
+def test_alert_settings() -> None:
+    assert parse("").alerts == AlertSettings()
+    cfg = parse('[alerts]\nflap_window = 10\nflap_start = 50\nflap_stop = 20.5\nresolved_for = "1h"\nbell = false\n')
+    assert cfg.alerts == AlertSettings(flap_window=10, flap_start=50.0, flap_stop=20.5, resolved_for=3600.0, bell=False)
+    assert errors_of('[alerts]\nflap_start = 20\nflap_stop = 25\nflap_window = 2\ntoast = 1\nbel = true\n') == [
+        "dash.toml:3: alerts.flap_stop: flap_stop 25 is above flap_start 20",
+        "dash.toml:4: alerts.flap_window: must be from 3 to 1000, got 2",
+        "dash.toml:5: alerts.toast: expected true or false, got 1 (integer)",
+        'dash.toml:6: alerts.bel: unknown key; did you mean "bell"?',
+    ]
+
+
+# --- services -------------------------------------------------------------------------
+
+
+def test_services_are_parsed_with_their_dependencies() -> None:
+    cfg = parse(
+        PINGS
+        + """\
+        [[service]]
+        name = "checkout"
+        description = "takes the money"
+        tier = 1
+        tags = ["team:payments"]
+        requires = ["db", "api"]
+        optional = { cache = "serving from origin, slower" }
+
+        [[service]]
+        name = "api"
+        redundant = [{ members = ["api-us", "api-eu"], min_ok = 2, mode = "one region" }]
+        """
+    )
+    checkout = cfg.service("checkout")
+    assert checkout == ServiceConfig(
+        name="checkout", description="takes the money", tier=1, tags=("team:payments",),
+        requires=("db", "api"), optional=(("cache", "serving from origin, slower"),), line=17,
+    )
+    assert checkout.dependencies == ("db", "api", "cache")
+    api = cfg.service("api")
+    assert (api.tier, api.redundant) == (3, (RedundantGroup(("api-us", "api-eu"), 2, "one region"),))
+    assert [s.name for s in cfg.services] == ["checkout", "api"]
+
+
+def test_service_errors() -> None:
+    assert errors_of(
+        PINGS
+        + """\
+        [[service]]
+        name = "checkout"
+        tier = 0
+        requires = ["dbb", "paymnets"]
+        optional = { cahce = "slow", db = "" }
+        slo = "99.9%"
+
+        [[service]]
+        name = "payments"
+        redundant = [{ members = ["api-us"] }, { members = ["api-us", "api-eu"], min_ok = 3 }]
+
+        [[service]]
+        name = "checkout"
+
+        [[service]]
+        name = "db"
+
+        [[service]]
+        requires = "db"
+        """
+    ) == [
+        "dash.toml:19: service[checkout].tier: must be from 1 to 4, got 0",
+        'dash.toml:20: service[checkout].requires[0]: no check or service is named "dbb"; did you mean "db"?',
+        'dash.toml:20: service[checkout].requires[1]: no check or service is named "paymnets"; did you mean "payments"?',
+        "dash.toml:21: service[checkout].optional.db: a degraded mode must not be empty",
+        'dash.toml:21: service[checkout].optional.cahce: no check or service is named "cahce"; did you mean "cache"?',
+        "dash.toml:22: service[checkout].slo: unknown key; expected one of: description, name, optional, redundant, requires, tags, tier",
+        "dash.toml:26: service[payments].redundant[0].members: a redundant group needs at least two different members",
+        "dash.toml:26: service[payments].redundant[1].min_ok: min_ok 3 is more than the 2 members",
+        "dash.toml:29: service[checkout].name: duplicate service name; the first one is at line 18",
+        "dash.toml:32: service[db].name: a check has this name (line 2); checks and services share one namespace",
+        "dash.toml:34: service[#5].name: required key is missing",
+        'dash.toml:35: service[#5].requires: expected a list of strings, got "db" (string)',
+    ]
+
+
+def test_service_tables_must_be_double_bracketed() -> None:
+    assert errors_of('[service]\nname = "x"\n') == [
+        "dash.toml:1: service: write each service as a [[service]] table (double brackets), got a table"
+    ]
+
+
+def test_references_to_disabled_checks_are_left_out() -> None:
+    cfg = parse(
+        PINGS.replace('name = "api-eu"', 'name = "api-eu"\nenabled = false')
+        + '[[service]]\nname = "s"\nrequires = ["db", "api-eu"]\noptional = { api-eu = "x" }\n'
+        + 'redundant = [{ members = ["api-us", "api-eu"], min_ok = 2 }]\n'
+        + '[dashboard]\ncanary = ["api-eu", "db"]\n'
+    )
+    s = cfg.service("s")
+    assert (s.requires, s.optional, s.redundant) == (("db",), (), (RedundantGroup(("api-us",), 1),))
+    assert cfg.canaries == ("db",)
+
+
+# --- canaries -------------------------------------------------------------------------
+
+
+def test_canaries_must_be_checks() -> None:
+    assert parse(PINGS + '[dashboard]\ncanary = ["db", "cache"]\n').canaries == ("db", "cache")
+    assert errors_of('[dashboard]\ncanary = ["db", "resolvr"]\n' + PINGS.replace('"db"', '"resolver"')) == [
+        'dash.toml:2: dashboard.canary[0]: no check is named "db"',
+        'dash.toml:2: dashboard.canary[1]: no check is named "resolvr"; did you mean "resolver"?',
+    ]
+    assert errors_of('[dashboard]\ncanary = ["db", 5]\n' + PINGS) == [
+        "dash.toml:2: dashboard.canary[1]: expected a string, got 5 (integer)",
+    ]
+
+
+# --- maintenance ----------------------------------------------------------------------
+
+
+def test_maintenance_windows() -> None:
+    cfg = parse(
+        """\
+        [[maintenance]]
+        match = "db-*"
+        start = "2026-11-28T20:00:00Z"
+        end = "2026-11-28T23:30:00+01:00"
+        reason = "postgres 17 upgrade"
+
+        [[maintenance]]
+        tags = ["team:search"]
+        start = 2026-11-29T01:00:00Z
+        end = 2026-11-29T02:00:00-00:30
+        """
+    )
+    first, second = cfg.maintenance
+    assert first == MaintenanceWindow(
+        start=1795896000.0, end=1795896000.0 + 2.5 * 3600, match="db-*", reason="postgres 17 upgrade", line=1
+    )
+    assert (second.match, second.tags, second.end - second.start) == (None, ("team:search",), 5400.0)
+    assert first.active(first.start) and not first.active(first.end) and not first.active(first.start - 1)
+
+
+def test_maintenance_errors() -> None:
+    assert errors_of(
+        """\
+        [[maintenance]]
+        start = "2026-11-28T20:00:00"
+        end = "tomorrow"
+
+        [[maintenance]]
+        match = "db-*"
+        start = "2026-11-28T20:00:00Z"
+        end = "2026-11-28T20:00:00Z"
+
+        [[maintenance]]
+        match = "db-*"
+        start = 2026-11-28
+        end = 5
+        """
+    ) == [
+        'dash.toml:1: maintenance[#1]: needs "match" (a name glob) or "tags", or both',
+        'dash.toml:2: maintenance[#1].start: needs a time zone ("Z" for UTC, or an offset like "+01:00"); expected a date and time'
+        ' with a time zone, like "2026-11-28T20:00:00Z", got "2026-11-28T20:00:00" (string)',
+        'dash.toml:3: maintenance[#1].end: expected a date and time with a time zone, like "2026-11-28T20:00:00Z", got "tomorrow" (string)',
+        "dash.toml:8: maintenance[#2].end: must be after start",
+        'dash.toml:12: maintenance[#3].start: expected a date and time with a time zone, like "2026-11-28T20:00:00Z", got a date',
+        'dash.toml:13: maintenance[#3].end: expected a date and time with a time zone, like "2026-11-28T20:00:00Z", got 5 (integer)',
+    ]
+
+
+def test_parse_time() -> None:
+    assert parse_time("1970-01-01T00:00:00Z") == 0.0
+    assert parse_time("1970-01-01T01:00:00+01:00") == 0.0
+    assert parse_time("1970-01-01 00:00:10.5z") == 10.5
+    for bad in ("", "now", "1970-01-01", 0, None):
+        with pytest.raises(ValueError, match="expected a date and time"):
+            parse_time(bad)
+
+
+# --- notify ---------------------------------------------------------------------------
+
+
+def test_notify_webhooks_and_their_secrets() -> None:
+    cfg = parse(
+        """\
+        [[notify]]
+        kind = "webhook"
+        url = "https://hooks.example.com/${HOOK_ID}"
+        headers = { Authorization = "Bearer ${HOOK_TOKEN}" }
+        min_priority = "P3"
+        timeout = "2s"
+        retries = 1
+
+        [[notify]]
+        kind = "webhook"
+        url = "http://127.0.0.1:9000/alerts"
+        """,
+        {"HOOK_ID": "id-12345", "HOOK_TOKEN": "tok-67890"},
+    )
+    first, second = cfg.notify
+    assert (first.kind, first.url, first.min_priority, first.timeout, first.retries, first.line) == (
+        "webhook", "https://hooks.example.com/id-12345", 3, 2.0, 1, 1,
+    )
+    assert first.headers == {"Authorization": "Bearer tok-67890"}
+    assert first.secrets == frozenset({"id-12345", "tok-67890"})
+    assert (second.min_priority, second.timeout, second.retries, dict(second.headers), second.secrets) == (2, 5.0, 3, {}, frozenset())
+    assert cfg.redactor("POST https://hooks.example.com/id-12345 failed") == "POST https://hooks.example.com/******** failed"
+
+
+def test_notify_errors_never_show_secrets() -> None:
+    errors = errors_of(
+        """\
+        [[notify]]
+        kind = "slakc"
+        url = "ftp://${HOOK}"
+        min_priority = "p1"
+
+        [[notify]]
+        url = "https://x.example/"
+        """,
+        {"HOOK": "hook-secret-1"},
+    )
+    assert errors == [
+        'dash.toml:2: notify[#1].kind: expected one of "webhook", got "slakc" (string)',
+        "dash.toml:3: notify[#1].url: must be an http:// or https:// URL",
+        'dash.toml:4: notify[#1].min_priority: expected one of "P1", "P2", "P3", "P4", got "p1" (string)',
+        "dash.toml:6: notify[#2].kind: required key is missing; expected one of: webhook",
+    ]
+    assert not any("hook-secret-1" in e for e in errors)

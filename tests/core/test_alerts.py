@@ -1,0 +1,576 @@
+"""The alert engine, scenario by scenario, with explicit times (no sleeping)."""
+
+from __future__ import annotations
+
+import textwrap
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, strategies as st
+
+from dash.config import Config, parse_config
+from dash.core.alerts import (
+    AlertEngine,
+    AlertState,
+    Notification,
+    fingerprint,
+    flap_percent,
+)
+from dash.core.services import evaluate, offline_checks
+from dash.model import CheckResult, Reason, Status
+
+OK, WARN, CRIT, UNKNOWN = Status.OK, Status.WARN, Status.CRIT, Status.UNKNOWN
+KINDS = {k: SimpleNamespace(KIND=k, FIELDS={}) for k in ("tcp", "http", "dns", "host", "exec")}
+T0 = 1_800_000_000.0  # epoch seconds; every scenario counts from here
+
+DB = fingerprint("check", "orders-db")
+CACHE = fingerprint("check", "cache")
+API = fingerprint("check", "api")
+
+
+def config(text: str) -> Config:
+    return parse_config(textwrap.dedent(text), environ={}, kinds=KINDS)
+
+
+class World:
+    """The engine's loop in miniature: results in, services evaluated, notifications out."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.engine = AlertEngine(cfg)
+        self.status: dict[str, Status] = {}
+        self.services: dict = {}
+        self.sent: list[Notification] = []
+
+    def run(self, at: float, results: dict[str, Status], message: str = "") -> list[Notification]:
+        """Feed one result per named check at T0 + at; returns what was notified."""
+        now = T0 + at
+        for name, status in results.items():
+            self.status[name] = status
+            kind = self.cfg.check(name).kind
+            msg = message or f"{name} is {status.value}"
+            reason = Reason.OK if status is OK else Reason.CONNECT
+            self.engine.observe(CheckResult(name, kind, status, reason, msg, 0.01, 1, now - 0.01, now), now)
+        offline = offline_checks(self.cfg.checks, self.cfg.canaries, self.status)
+        self.services = evaluate(self.cfg.services, self.status, offline=offline)
+        self.engine.observe_services(self.services, now)
+        out = self.engine.notifications(now)
+        self.sent.extend(out)
+        return out
+
+    def alerts(self, at: float) -> dict:
+        return {a.fingerprint: a for a in self.engine.alerts(T0 + at)}
+
+    def events(self) -> list[tuple[str, str]]:
+        return [(e.kind.value, e.text) for e in self.engine.drain_events()]
+
+
+SHOP = """\
+[defaults]
+confirm = 2
+recover = 2
+
+[[check]]
+name = "orders-db"
+kind = "tcp"
+tags = ["team:db"]
+[[check]]
+name = "cache"
+kind = "tcp"
+[[check]]
+name = "api"
+kind = "http"
+
+[[service]]
+name = "checkout"
+tier = 1
+requires = ["orders-db", "api"]
+optional = { cache = "serving from origin, slower" }
+
+[[service]]
+name = "refunds"
+tier = 2
+requires = ["orders-db"]
+
+[[service]]
+name = "storefront"
+tier = 3
+requires = ["checkout"]
+"""
+
+
+@pytest.fixture
+def shop() -> World:
+    world = World(config(SHOP))
+    world.run(0, {"orders-db": OK, "cache": OK, "api": OK})
+    return world
+
+
+# --- the database goes down -----------------------------------------------------------
+
+
+def test_database_down_is_one_p1_page_and_its_services_are_folded_symptoms(shop: World) -> None:
+    assert shop.run(10, {"orders-db": CRIT}) == []  # one bad result is a soft state
+    assert shop.alerts(10) == {}
+    pages = shop.run(20, {"orders-db": CRIT}, "connection refused")
+
+    assert [(n.kind, n.alert.name, n.alert.priority) for n in pages] == [("page", "orders-db", 1)]
+    alerts = shop.alerts(20)
+    db = alerts[DB]
+    assert (db.state, db.severity, db.count) == (AlertState.FIRING, "crit", 2)
+    assert db.priority_reason == "P1: orders-db crit; checkout, refunds, storefront down"
+    assert db.message == "connection refused"
+    assert set(db.symptoms) == {fingerprint("service", n) for n in ("checkout", "refunds", "storefront")}
+    for name in ("checkout", "refunds", "storefront"):
+        symptom = alerts[fingerprint("service", name)]
+        assert (symptom.state, symptom.root_cause, symptom.severity) == (AlertState.SYMPTOM, DB, "down")
+    assert alerts[fingerprint("service", "storefront")].message == "checkout down"
+    assert len(alerts) == 4
+
+    # it stays down: one row each, counting, and nobody is paged again
+    for at in (30, 40, 50):
+        assert shop.run(at, {"orders-db": CRIT}) == []
+    alerts = shop.alerts(50)
+    assert len(alerts) == 4
+    assert (alerts[DB].count, alerts[DB].last_seen, alerts[DB].started_at) == (5, T0 + 50, T0 + 20)
+
+    # recovery: the symptoms resolve with the first good result, the root after `recover`
+    assert shop.run(60, {"orders-db": OK}) == []
+    alerts = shop.alerts(60)
+    assert alerts[DB].state is AlertState.FIRING
+    assert alerts[fingerprint("service", "checkout")].state is AlertState.RESOLVED
+    resolved = shop.run(70, {"orders-db": OK})
+    assert [(n.kind, n.alert.name) for n in resolved] == [("resolved", "orders-db")]
+    assert shop.alerts(70)[DB].state is AlertState.RESOLVED
+
+
+def test_the_timeline_tells_what_happened(shop: World) -> None:
+    shop.events()
+    shop.run(10, {"orders-db": CRIT})
+    shop.run(20, {"orders-db": CRIT}, "connection refused")
+    assert shop.events() == [
+        ("fired", "orders-db crit: connection refused"),
+        ("fired", "checkout down: orders-db crit (symptom of orders-db)"),
+        ("fired", "refunds down: orders-db crit (symptom of orders-db)"),
+        ("fired", "storefront down: checkout down (symptom of orders-db)"),
+    ]
+    assert shop.events() == []  # drained
+    shop.run(30, {"orders-db": OK})
+    shop.run(40, {"orders-db": OK})
+    kinds = [k for k, _ in shop.events()]
+    assert kinds == ["resolved"] * 4
+    assert shop.alerts(40)[DB].resolved_at == T0 + 40
+
+
+def test_resolved_alerts_stay_visible_for_resolved_for_then_go(shop: World) -> None:
+    shop.run(10, {"api": CRIT})
+    shop.run(20, {"api": CRIT})
+    shop.run(30, {"api": OK})
+    shop.run(40, {"api": OK})
+    assert shop.alerts(40 + 599)[API].state is AlertState.RESOLVED
+    assert API not in shop.alerts(40 + 600)
+
+
+# --- soft and hard states -------------------------------------------------------------
+
+
+def test_a_single_blip_never_fires(shop: World) -> None:
+    for at in range(10, 200, 20):
+        shop.run(at, {"api": CRIT})
+        shop.run(at + 10, {"api": OK})
+    assert shop.alerts(200) == {}
+    assert shop.sent == []
+
+
+def test_confirm_and_recover_per_check() -> None:
+    world = World(config('[[check]]\nname = "api"\nkind = "http"\nconfirm = 3\nrecover = 1\n'))
+    world.run(0, {"api": WARN})
+    world.run(10, {"api": CRIT})
+    assert world.alerts(10) == {}
+    world.run(20, {"api": WARN})
+    api = world.alerts(20)[API]
+    # warn and crit are one alert; the severity is the worst seen
+    assert (api.severity, api.current, api.count, api.priority) == ("crit", "warn", 3, 2)
+    world.run(30, {"api": OK})
+    assert world.alerts(30)[API].state is AlertState.RESOLVED
+
+
+def test_warn_escalating_to_crit_is_one_row_and_pages_when_it_becomes_urgent() -> None:
+    world = World(config('[[check]]\nname = "api"\nkind = "http"\nconfirm = 1\n'))
+    assert world.run(0, {"api": WARN}) == []  # P3: for the board, not for a pager
+    assert world.alerts(0)[API].priority_reason == "P3: api warn"
+    pages = world.run(10, {"api": CRIT})
+    assert [(n.kind, n.alert.priority_label) for n in pages] == [("page", "P2")]
+    assert len(world.alerts(10)) == 1
+    assert ("escalated", "api warn -> crit") in world.events()
+    assert world.run(20, {"api": WARN}) == []
+    assert world.alerts(20)[API].severity == "crit"
+
+
+def test_an_unknown_result_from_the_check_itself_is_an_alert() -> None:
+    world = World(config('[[check]]\nname = "plugin"\nkind = "exec"\nconfirm = 1\n'))
+    world.run(0, {"plugin": UNKNOWN})
+    alert = world.alerts(0)[fingerprint("check", "plugin")]
+    assert (alert.severity, alert.priority_reason) == ("unknown", "P3: plugin unknown")
+
+
+# --- an optional cache ----------------------------------------------------------------
+
+
+def test_optional_cache_down_degrades_the_service_at_a_lower_priority(shop: World) -> None:
+    shop.run(10, {"cache": CRIT})
+    assert shop.run(20, {"cache": CRIT}) == []  # P3: nobody is woken for a slower checkout
+
+    checkout = shop.services["checkout"]
+    assert checkout.status.value == "degraded"
+    assert checkout.modes == ("serving from origin, slower",)
+    alerts = shop.alerts(20)
+    cache = alerts[CACHE]
+    assert (cache.priority, cache.state) == (3, AlertState.FIRING)
+    assert cache.priority_reason == "P3: cache crit; checkout, storefront degraded"
+    symptom = alerts[fingerprint("service", "checkout")]
+    assert (symptom.state, symptom.root_cause, symptom.severity) == (AlertState.SYMPTOM, CACHE, "degraded")
+    assert symptom.message == "cache crit: serving from origin, slower"
+
+
+def test_priority_reason_text() -> None:
+    world = World(
+        config(
+            """\
+            [defaults]
+            confirm = 1
+            [[check]]
+            name = "search-db"
+            kind = "tcp"
+            [[check]]
+            name = "queue"
+            kind = "tcp"
+            [[check]]
+            name = "lonely"
+            kind = "tcp"
+            [[service]]
+            name = "search"
+            tier = 3
+            requires = ["search-db"]
+            [[service]]
+            name = "reports"
+            tier = 4
+            requires = ["search-db", "queue"]
+            [[service]]
+            name = "mail"
+            tier = 2
+            requires = ["queue"]
+            """
+        )
+    )
+    world.run(0, {"search-db": OK, "queue": OK, "lonely": OK})
+    world.run(10, {"search-db": CRIT, "queue": CRIT, "lonely": CRIT})
+    alerts = world.alerts(10)
+    # two services down: one step more urgent, whatever their tier
+    assert alerts[fingerprint("check", "search-db")].priority_reason == "P1: search-db crit; search, reports down"
+    assert alerts[fingerprint("check", "queue")].priority_reason == "P1: queue crit; reports, mail down"
+    # no service depends on it: the severity alone
+    assert alerts[fingerprint("check", "lonely")].priority_reason == "P2: lonely crit"
+    world.run(20, {"queue": OK, "search-db": WARN})
+    world.run(30, {"queue": OK, "search-db": CRIT})  # worst severity stays crit
+    alerts = world.alerts(30)
+    assert alerts[fingerprint("check", "search-db")].priority_reason == "P1: search-db crit; search, reports down"
+    world.run(40, {"search-db": OK})
+    world.run(50, {"search-db": OK, "queue": CRIT})
+    # search-db is back: reports is down because of the queue alone now
+    assert world.alerts(50)[fingerprint("check", "queue")].priority_reason == "P1: queue crit; reports, mail down"
+    assert world.services["reports"].root_causes == ("queue",)
+
+
+def test_one_tier_one_service_down_is_p1_and_a_single_lower_tier_is_p2() -> None:
+    text = '[defaults]\nconfirm = 1\n[[check]]\nname = "db"\nkind = "tcp"\n[[service]]\nname = "s"\nrequires = ["db"]\ntier = {}\n'
+    for tier, expected in ((1, "P1: db crit; s down"), (2, "P2: db crit; s down"), (4, "P2: db crit; s down")):
+        world = World(config(text.format(tier)))
+        world.run(0, {"db": CRIT})
+        assert world.alerts(0)[fingerprint("check", "db")].priority_reason == expected
+
+
+# --- inhibition -----------------------------------------------------------------------
+
+
+def test_a_service_alert_waits_for_its_root_cause_to_be_confirmed(shop: World) -> None:
+    shop.run(10, {"orders-db": CRIT})
+    assert shop.services["checkout"].status.value == "down"
+    assert shop.alerts(10) == {}  # checkout is down right now, but orders-db is not confirmed yet
+    shop.run(20, {"orders-db": OK})
+    assert shop.alerts(20) == {}
+    assert shop.sent == []
+
+
+def test_the_resolution_of_a_symptom_is_never_suppressed(shop: World) -> None:
+    shop.run(10, {"orders-db": CRIT, "api": CRIT})
+    shop.run(20, {"orders-db": CRIT, "api": CRIT})
+    shop.engine.silence(match="checkout", until=T0 + 3600, now=T0 + 20, by="ana")
+    checkout = fingerprint("service", "checkout")
+    assert shop.alerts(20)[checkout].state is AlertState.SYMPTOM
+    assert shop.alerts(20)[checkout].silenced_by == "s1"
+    shop.events()
+    # the database comes back; checkout is still down because of the api
+    shop.run(30, {"orders-db": OK})
+    shop.run(40, {"orders-db": OK})
+    alerts = shop.alerts(40)
+    assert alerts[DB].state is AlertState.RESOLVED
+    assert (alerts[checkout].state, alerts[checkout].root_cause) == (AlertState.SYMPTOM, API)
+    # the api comes back: checkout's resolution is recorded although it is a silenced symptom
+    shop.events()
+    shop.run(50, {"api": OK})
+    assert shop.alerts(50)[checkout].state is AlertState.RESOLVED
+    assert ("resolved", "checkout recovered after 30s") in shop.events()
+
+
+def test_a_service_down_without_any_check_alert_is_its_own_root() -> None:
+    # the caller's statuses say down, but the engine never saw a bad result: nothing to wait for
+    cfg = config('[[check]]\nname = "db"\nkind = "tcp"\n[[service]]\nname = "s"\ntier = 1\nrequires = ["db"]\n')
+    engine = AlertEngine(cfg)
+    engine.observe_services(evaluate(cfg.services, {"db": CRIT}), T0)
+    (page,) = engine.notifications(T0)
+    assert (page.alert.name, page.alert.state, page.alert.priority_reason) == ("s", AlertState.FIRING, "P1: s down (tier 1)")
+
+
+# --- flapping -------------------------------------------------------------------------
+
+
+def test_flap_percent_is_nagios_weighted_state_change() -> None:
+    assert flap_percent([OK] * 21) == 0.0
+    assert flap_percent([OK] * 20 + [CRIT]) == pytest.approx(6.25)  # newest change weighs 1.25
+    assert flap_percent([CRIT] + [OK] * 20) == pytest.approx(3.75)  # oldest weighs 0.75
+    assert flap_percent([OK, CRIT] * 10 + [OK]) == pytest.approx(100.0)
+    # the weights rise linearly: the 10th of 20 pairs weighs 0.75 + 9 * 0.5 / 19
+    assert flap_percent([OK] * 10 + [CRIT] * 11) == pytest.approx((0.75 + 9 * 0.5 / 19) * 100 / 20)
+
+
+@given(st.lists(st.sampled_from([OK, WARN, CRIT]), min_size=3, max_size=40))
+def test_flap_percent_stays_between_0_and_100(states: list) -> None:
+    assert 0.0 <= flap_percent(states) <= 100.0 + 1e-9
+
+
+def test_a_flapping_endpoint_is_marked_and_stops_notifying() -> None:
+    world = World(config('[[check]]\nname = "api"\nkind = "http"\nconfirm = 1\nrecover = 1\n'))
+    pages_before_flapping = 0
+    for i in range(40):
+        out = world.run(i * 10, {"api": CRIT if i % 2 == 0 else OK})
+        pages_before_flapping += sum(n.kind == "page" for n in out)
+        if world.engine.alert(API, T0 + i * 10).flapping:
+            break
+    # Nagios needs about five changes from a clean history to cross 30%
+    assert (i, pages_before_flapping) == (5, 3)
+    events = world.events()
+    assert ("flapping_started", "api started flapping (35.5% state change >= 30%)") in events
+
+    # from now on: one row, marked flapping, no page or resolution however often it flips
+    for j in range(i + 1, i + 40):
+        assert world.run(j * 10, {"api": CRIT if j % 2 == 0 else OK}) == []
+    alert = world.engine.alert(API, T0 + j * 10)
+    assert alert.flapping and alert.state in (AlertState.FLAPPING, AlertState.RESOLVED)
+    assert len(world.alerts(j * 10)) == 1
+    assert [k for k, _ in world.events()] == []  # no fired/resolved noise while flapping
+
+    # it settles on ok: flapping stops, and the held resolution of the last page goes out
+    sent = []
+    for k in range(j + 1, j + 30):
+        sent += world.run(k * 10, {"api": OK})
+    assert [n.kind for n in sent] == ["resolved"]
+    assert not world.engine.alert(API, T0 + k * 10).flapping
+    assert [kind for kind, _ in world.events()] == ["flapping_stopped"]
+
+
+# --- acknowledgements -----------------------------------------------------------------
+
+
+def test_an_ack_survives_re_fires_until_recovery(shop: World) -> None:
+    shop.run(10, {"api": CRIT})
+    shop.run(20, {"api": CRIT})
+    assert shop.engine.acknowledge(API, T0 + 25, by="ana", comment="looking") is True
+    for at in (30, 40, 50):
+        shop.run(at, {"api": CRIT})
+    api = shop.alerts(50)[API]
+    assert (api.state, api.acked_by, api.ack_comment, api.count) == (AlertState.ACKNOWLEDGED, "ana", "looking", 5)
+    shop.run(60, {"api": OK})
+    shop.run(70, {"api": OK})
+    assert shop.alerts(70)[API].acked_by is None
+    # a new outage is a new problem: not acknowledged, and it pages again
+    shop.run(80, {"api": CRIT})
+    out = shop.run(90, {"api": CRIT})
+    assert shop.alerts(90)[API].state is AlertState.FIRING
+    assert [n.kind for n in out] == ["page"]
+    events = shop.events()
+    assert ("acked", "acknowledged by ana until it recovers: looking") in events
+
+
+def test_an_ack_before_the_page_holds_it_and_a_timed_ack_expires(shop: World) -> None:
+    shop.run(10, {"orders-db": CRIT})
+    shop.engine.observe(  # the second bad result arrives; the operator acks before notifications run
+        CheckResult("orders-db", "tcp", CRIT, Reason.CONNECT, "refused", 0.01, 1, T0 + 20, T0 + 20), T0 + 20
+    )
+    assert shop.engine.acknowledge(DB, T0 + 20, by="bo", until=T0 + 320) is True
+    assert shop.run(30, {"orders-db": CRIT}) == []
+    assert shop.alerts(319)[DB].state is AlertState.ACKNOWLEDGED
+    assert shop.alerts(320)[DB].state is AlertState.FIRING
+    assert ("unacked", "acknowledgement expired") in shop.events()
+    assert [n.kind for n in shop.engine.notifications(T0 + 320)] == ["page"]
+
+
+def test_ack_commands() -> None:
+    world = World(config('[[check]]\nname = "api"\nkind = "http"\nconfirm = 1\nrecover = 1\n'))
+    world.run(0, {"api": CRIT})
+    with pytest.raises(KeyError):
+        world.engine.acknowledge("check:nope:unhealthy", T0)
+    with pytest.raises(ValueError):
+        world.engine.acknowledge(API, T0 + 5, until=T0 + 5)
+    assert world.engine.acknowledge(API, T0 + 5, by="ana") is True
+    assert world.engine.unacknowledge(API, T0 + 6) is True
+    assert world.engine.unacknowledge(API, T0 + 7) is False
+    world.run(10, {"api": OK})
+    assert world.engine.acknowledge(API, T0 + 11) is False  # resolved: nothing to acknowledge
+
+
+# --- silences and maintenance ---------------------------------------------------------
+
+
+def test_a_silence_expires_on_time(shop: World) -> None:
+    sid = shop.engine.silence(match="orders-*", until=T0 + 300, now=T0 + 5, by="ana", comment="failover drill")
+    shop.run(10, {"orders-db": CRIT})
+    assert shop.run(20, {"orders-db": CRIT}) == []
+    db = shop.alerts(20)[DB]
+    assert (db.state, db.silenced_by, db.silence_reason) == (AlertState.SILENCED, sid, "failover drill")
+    assert [s.id for s in shop.engine.silences(T0 + 299)] == [sid]
+    assert shop.alerts(299)[DB].state is AlertState.SILENCED
+    # at its end it is gone, and the alert that still fires pages now
+    assert shop.engine.silences(T0 + 300) == ()
+    assert shop.alerts(300)[DB].state is AlertState.FIRING
+    assert [n.kind for n in shop.engine.notifications(T0 + 300)] == ["page"]
+    kinds = [k for k, _ in shop.events()]
+    assert kinds.count("silenced") == 1 and "unsilenced" in kinds
+
+
+def test_silence_by_tags_and_unsilence(shop: World) -> None:
+    sid = shop.engine.silence(tags=["team:db"], until=T0 + 3600, now=T0)
+    shop.run(10, {"orders-db": CRIT, "api": CRIT})
+    out = shop.run(20, {"orders-db": CRIT, "api": CRIT})
+    assert [(n.kind, n.alert.name) for n in out] == [("page", "api")]  # api carries no team:db tag
+    assert shop.engine.unsilence(sid, T0 + 30) is True
+    assert shop.engine.unsilence(sid, T0 + 30) is False
+    assert [n.alert.name for n in shop.engine.notifications(T0 + 30)] == ["orders-db"]
+
+
+def test_silence_arguments_are_checked(shop: World) -> None:
+    with pytest.raises(ValueError, match="name pattern or tags"):
+        shop.engine.silence(until=T0 + 10, now=T0)
+    with pytest.raises(ValueError, match="future"):
+        shop.engine.silence(match="*", until=T0, now=T0)
+
+
+def test_a_maintenance_window_silences_only_during_the_window() -> None:
+    world = World(
+        config(
+            SHOP
+            + """
+            [[maintenance]]
+            match = "orders-*"
+            start = "2027-01-15T08:00:00Z"
+            end = "2027-01-15T08:05:00Z"
+            reason = "minor version upgrade"
+            """.replace("\n            ", "\n")
+        )
+    )
+    start = world.cfg.maintenance[0].start - T0
+    world.run(start - 100, {"orders-db": OK, "cache": OK, "api": OK})
+    world.run(start + 10, {"orders-db": CRIT})
+    assert world.run(start + 20, {"orders-db": CRIT}) == []
+    db = world.alerts(start + 20)[DB]
+    assert (db.state, db.silenced_by, db.silence_reason) == (AlertState.SILENCED, "maintenance", "minor version upgrade")
+    assert world.run(start + 290, {"orders-db": CRIT}) == []
+    out = world.run(start + 300, {"orders-db": CRIT})  # the window is over and it is still down
+    assert [(n.kind, n.alert.name) for n in out] == [("page", "orders-db")]
+
+
+# --- the monitor's own network --------------------------------------------------------
+
+
+def test_canary_offline_means_no_alerts_for_network_checks() -> None:
+    world = World(
+        config(
+            """\
+            [dashboard]
+            canary = ["resolver"]
+            [[check]]
+            name = "resolver"
+            kind = "dns"
+            [[check]]
+            name = "api"
+            kind = "http"
+            [[check]]
+            name = "disk"
+            kind = "host"
+            [[service]]
+            name = "web"
+            tier = 1
+            requires = ["api"]
+            """
+        )
+    )
+    world.run(0, {"resolver": OK, "api": OK, "disk": OK})
+    world.run(10, {"api": CRIT})  # the first symptom arrives before the canary's
+    world.run(11, {"resolver": CRIT, "disk": CRIT})
+    assert world.engine.offline
+    assert world.engine.offline_checks() == {"api"}
+    for at in (20, 30, 40):
+        world.run(at, {"api": CRIT, "resolver": CRIT, "disk": CRIT})
+    assert world.services["web"].status.value == "unknown"
+    assert world.services["web"].because == ("api unknown (monitor offline)",)
+    alerts = world.alerts(40)
+    # the canary and the local check alert; the network check and its service do not
+    assert set(alerts) == {fingerprint("check", "resolver"), fingerprint("check", "disk")}
+    # back online: the api is judged again from scratch
+    world.run(50, {"resolver": OK})
+    world.run(51, {"api": CRIT})
+    assert API not in world.alerts(51)
+    world.run(60, {"api": CRIT})
+    assert world.alerts(60)[API].priority_reason == "P1: api crit; web down"
+
+
+# --- reload ---------------------------------------------------------------------------
+
+
+def test_reconfigure_keeps_alerts_of_checks_that_remain(shop: World) -> None:
+    shop.run(10, {"orders-db": CRIT, "api": CRIT})
+    shop.run(20, {"orders-db": CRIT, "api": CRIT})
+    smaller = config(SHOP.replace('[[check]]\nname = "api"\nkind = "http"\n', "").replace(', "api"]', "]"))
+    shop.engine.configure(smaller)
+    alerts = shop.engine.alerts(T0 + 30)
+    assert {a.name for a in alerts} == {"orders-db", "checkout", "refunds", "storefront"}
+
+
+# --- invariants -----------------------------------------------------------------------
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["orders-db", "cache", "api"]), st.sampled_from([OK, OK, WARN, CRIT, UNKNOWN])),
+        max_size=80,
+    )
+)
+def test_pages_and_resolutions_alternate_and_only_root_causes_page(results: list) -> None:
+    world = World(config(SHOP))
+    open_pages: set[str] = set()
+    for i, (name, status) in enumerate(results):
+        for n in world.run(i * 10, {name: status}):
+            alert = n.alert
+            if n.kind == "page":
+                assert alert.fingerprint not in open_pages
+                assert alert.root_cause is None and not alert.flapping and alert.priority <= 2
+                assert alert.state is AlertState.FIRING
+                open_pages.add(alert.fingerprint)
+            else:
+                assert n.kind == "resolved" and alert.state is AlertState.RESOLVED
+                open_pages.remove(alert.fingerprint)
+        alerts = world.engine.alerts(T0 + i * 10)
+        assert len({a.fingerprint for a in alerts}) == len(alerts)
+        for a in alerts:
+            if a.root_cause is not None and a.is_open:
+                assert a.subject == "service"
