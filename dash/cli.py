@@ -133,14 +133,38 @@ def format_table(results: list[CheckResult], *, colour: bool = False) -> str:
     return "\n".join(lines)
 
 
-async def _run_checks(config: Config) -> list[CheckResult]:
+async def _run_checks(config: Config) -> tuple[list[CheckResult], list]:
+    """Every check once, and the services' statuses that follow from the results."""
     from dash.engine.scheduler import Engine
 
     engine = Engine(config)
     try:
-        return await engine.run_once()
+        results = await engine.run_once()
+        return results, list(engine.services.values())
     finally:
         await engine.stop()
+
+
+def service_dict(service) -> dict:
+    """The JSON shape of one service's status."""
+    return {
+        "name": service.name,
+        "status": service.status.value,
+        "modes": list(service.modes),
+        "because": list(service.because),
+    }
+
+
+def format_services(services: list) -> str:
+    """Services as plain-text lines: status, name, and why, in words."""
+    if not services:
+        return ""
+    width = max(len(s.name) for s in services)
+    lines = ["", "SERVICE".ljust(width + 2) + "STATUS    WHY"]
+    for s in services:
+        why = "; ".join(s.because) or "-"
+        lines.append(f"{s.name.ljust(width)}  {s.status.value.ljust(8)}  {why}")
+    return "\n".join(lines)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -152,13 +176,18 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"healthdash: no such check: {', '.join(missing)}", file=sys.stderr)
             return 2
         config = Config(**{**config.__dict__, "checks": tuple(c for c in config.checks if c.name in set(args.only))})
-    results = asyncio.run(_run_checks(config))
+    results, services = asyncio.run(_run_checks(config))
     worst = Status.worst([r.status for r in results])
     if args.format == "json":
-        print(json.dumps({"checks": [r.to_dict() for r in results], "status": worst.value}, indent=2, ensure_ascii=False))
+        doc = {
+            "checks": [r.to_dict() for r in results],
+            "services": [service_dict(s) for s in services],
+            "status": worst.value,
+        }
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        print(format_table(results, colour=colour))
+        print(format_table(results, colour=colour) + format_services(services))
     return worst.exit_code
 
 

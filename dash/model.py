@@ -180,6 +180,10 @@ class Snapshot:
     title: str = "healthdash"
     errors: tuple[str, ...] = field(default=())
     breakers: tuple = ()  # BreakerSnapshot from dash.core.breaker, one per dependency
+    services: tuple = ()  # ServiceStatus from dash.core.services, in config order
+    alerts: tuple = ()  # Alert from dash.core.alerts: open ones and recently resolved
+    silences: tuple = ()  # Silence from dash.core.alerts, active ones
+    offline: bool = False  # a canary is failing: the monitor's own network is in doubt
 
     def breaker(self, name: str):
         """The snapshot of breaker `name`, or None."""

@@ -20,7 +20,9 @@ from checks.base import Probe, Resources
 from dash.clock import Clock, SystemClock
 from dash.config import CheckConfig, Config
 from dash.core.board import Board
-from dash.core.breaker import Breaker, BreakerSettings, gate
+from dash.core.alerts import Alert, AlertEngine, AlertEvent, Notification
+from dash.core.breaker import Breaker, gate
+from dash.core.services import ServiceStatus, evaluate, offline_checks
 from dash.core.retry import RetryPolicy
 from dash.model import BreakerState, CheckResult, Outcome, Reason, Snapshot, Status
 from dash.text import clean
@@ -29,6 +31,10 @@ log = logging.getLogger("healthdash.engine")
 
 ProbeFactory = Callable[[CheckConfig, Resources], Probe]
 ResultListener = Callable[[CheckResult], None]
+NotificationListener = Callable[[Notification], None]
+EventListener = Callable[[AlertEvent], None]
+
+TICK_SECONDS = 1.0  # how often services and alerts are re-evaluated
 
 
 def default_probe_factory(check: CheckConfig, resources: Resources) -> Probe:
@@ -59,11 +65,7 @@ def format_seconds(seconds: float) -> str:
 
 def breaker_name(check: CheckConfig) -> str:
     """The dependency a check belongs to: its own name unless `breaker = "..."` shares one."""
-    return getattr(check, "breaker", None) or check.name
-
-
-def breaker_settings(check: CheckConfig) -> BreakerSettings:
-    return getattr(check, "breaker_settings", None) or BreakerSettings()
+    return check.breaker or check.name
 
 
 def counts_as_failure(result: CheckResult) -> bool:
@@ -113,6 +115,12 @@ class Engine:
         self._started = False
         self._breakers: dict[str, Breaker] = {}
         self._trials: dict[str, asyncio.Task[None]] = {}
+        self.alerts = AlertEngine(config)
+        self._services: dict[str, ServiceStatus] = {}
+        self._offline: frozenset[str] = frozenset()
+        self._notification_listeners: list[NotificationListener] = []
+        self._event_listeners: list[EventListener] = []
+        self._ticker: asyncio.Task[None] | None = None
         for check in config.checks:
             self._adopt(check)
 
@@ -126,11 +134,84 @@ class Engine:
         """Call `listener(result)` for every completed check cycle."""
         self._listeners.append(listener)
 
+    def subscribe_notifications(self, listener: NotificationListener) -> None:
+        """Call `listener(notification)` for every page and resolution the alert engine sends."""
+        self._notification_listeners.append(listener)
+
+    def subscribe_events(self, listener: EventListener) -> None:
+        """Call `listener(event)` for every alert event: fired, acknowledged, resolved, ..."""
+        self._event_listeners.append(listener)
+
     def snapshot(self) -> Snapshot:
         """The board as it is now."""
         now = self.clock.now()
-        snap = self.board.snapshot(self.clock.wall(), paused=self.paused, title=self.config.title)
-        return replace(snap, breakers=tuple(b.snapshot(now) for b in self._breakers.values()))
+        wall = self.clock.wall()
+        snap = self.board.snapshot(wall, paused=self.paused, title=self.config.title)
+        return replace(
+            snap,
+            breakers=tuple(b.snapshot(now) for b in self._breakers.values()),
+            services=tuple(self._services.values()),
+            alerts=self.alerts.alerts(wall),
+            silences=self.alerts.silences(wall),
+            offline=bool(self._offline),
+        )
+
+    @property
+    def services(self) -> dict[str, ServiceStatus]:
+        """Every service's status as of the last evaluation."""
+        return dict(self._services)
+
+    # -- alert commands (from the UI or the agent) -----------------------------------
+
+    def acknowledge(self, fingerprint: str, *, until: float | None = None, by: str = "", comment: str = "") -> bool:
+        """Acknowledge an alert until it recovers (or until `until`, epoch seconds)."""
+        done = self.alerts.acknowledge(fingerprint, self.clock.wall(), by=by, until=until, comment=comment)
+        self.tick()
+        return done
+
+    def unacknowledge(self, fingerprint: str) -> bool:
+        done = self.alerts.unacknowledge(fingerprint, self.clock.wall())
+        self.tick()
+        return done
+
+    def silence(self, *, until: float, match: str | None = None, tags: tuple[str, ...] = (), by: str = "", comment: str = "") -> str:
+        """Silence alerts of checks and services matching a name glob and/or tags until `until`."""
+        sid = self.alerts.silence(until=until, now=self.clock.wall(), match=match, tags=tags, by=by, comment=comment)
+        self.tick()
+        return sid
+
+    def unsilence(self, silence_id: str) -> bool:
+        done = self.alerts.unsilence(silence_id, self.clock.wall())
+        self.tick()
+        return done
+
+    def tick(self) -> None:
+        """Re-evaluate services and alerts now, and deliver what they have to say."""
+        wall = self.clock.wall()
+        statuses = {name: state.status for name, state in ((c, self.board.state(c)) for c in self._checks) if state.last is not None}
+        self._offline = offline_checks(self.config.checks, self.config.canaries, statuses)
+        self._services = evaluate(self.config.services, statuses, offline=self._offline)
+        self.alerts.observe_services(self._services, wall)
+        for note in self.alerts.notifications(wall):
+            for listener in self._notification_listeners:
+                try:
+                    listener(note)
+                except Exception:
+                    log.exception("a notification listener failed")
+        for event in self.alerts.drain_events():
+            for listener in self._event_listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("an event listener failed")
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await self.clock.sleep(TICK_SECONDS)
+            try:
+                self.tick()
+            except Exception:  # a bug in the rules must not stop polling
+                log.exception("evaluating services and alerts failed")
 
     def breaker(self, name: str) -> Breaker:
         """The breaker of a dependency (by breaker name)."""
@@ -151,11 +232,15 @@ class Engine:
         gc.freeze()
         for name in self._checks:
             self._start_loop(name, first=True)
+        self._ticker = asyncio.ensure_future(self._tick_loop())
 
     async def stop(self) -> None:
         """Stop polling and release every probe and shared client."""
         self._started = False
         tasks = list(self._loops.values()) + list(self._oneshots) + list(self._trials.values())
+        if self._ticker is not None:
+            tasks.append(self._ticker)
+            self._ticker = None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -170,7 +255,9 @@ class Engine:
     async def run_once(self, names: Iterable[str] | None = None) -> list[CheckResult]:
         """Run the given checks (all when None) once, concurrently; results in config order."""
         wanted = list(self._checks) if names is None else [n for n in self._checks if n in set(names)]
-        return list(await asyncio.gather(*(self._run_and_record(n, planned=self.clock.now()) for n in wanted)))
+        results = list(await asyncio.gather(*(self._run_and_record(n, planned=self.clock.now()) for n in wanted)))
+        self.tick()
+        return results
 
     # -- commands ----------------------------------------------------------
 
@@ -214,6 +301,7 @@ class Engine:
             if name not in new or new[name] != old[name]:
                 await self._drop(name)
         self.board.configure(config.checks)
+        self.alerts.configure(config)
         for name, check in new.items():
             if name not in self._checks:
                 self._adopt(check)
@@ -232,7 +320,7 @@ class Engine:
         self._checks[check.name] = check
         bname = breaker_name(check)
         if bname not in self._breakers:
-            self._breakers[bname] = Breaker(bname, breaker_settings(check), self.clock.now())
+            self._breakers[bname] = Breaker(bname, check.breaker_settings, self.clock.now())
         try:
             self._probes[check.name] = self._factory(check, self.resources)
         except Exception as exc:  # a bug in a kind's make(): show it on the check, log the traceback
@@ -375,7 +463,11 @@ class Engine:
                 del self._trials[bname]
 
     def _publish(self, result: CheckResult) -> None:
+        if result.check in self._offline and result.status is not Status.OK:
+            # The monitor's own network is down: this failure says nothing about the target.
+            result = replace(result, status=Status.UNKNOWN, message=f"monitor offline: {result.message}")
         self.board.apply(result)
+        self.alerts.observe(result, self.clock.wall())
         for listener in self._listeners:
             try:
                 listener(result)

@@ -187,3 +187,20 @@ def test_version_and_help():
     assert healthdash("--version").stdout.strip() == "healthdash 0.1.0"
     assert healthdash("check", "--version").stdout.strip() == "healthdash 0.1.0"
     assert "validate" in healthdash("--help").stdout
+
+
+def test_check_reports_services_in_words(tmp_path):
+    config = tmp_path / "dash.toml"
+    config.write_text(
+        f'[[check]]\nname = "db"\nkind = "tcp"\nhost = "127.0.0.1"\nport = {refused_port()}\nretries = 0\n'
+        '[[check]]\nname = "resolver"\nkind = "dns"\nhost = "localhost"\n'
+        '[[service]]\nname = "checkout"\ntier = 1\nrequires = ["db"]\n'
+        '[[service]]\nname = "search"\nrequires = ["resolver"]\noptional = { db = "results without prices" }\n'
+    )
+    proc = healthdash("check", "-c", str(config), "--format", "json")
+    services = {s["name"]: s for s in json.loads(proc.stdout)["services"]}
+    assert services["checkout"] == {"name": "checkout", "status": "down", "modes": [], "because": ["db crit"]}
+    assert services["search"]["status"] == "degraded"
+    assert services["search"]["modes"] == ["results without prices"]
+    table = healthdash("check", "-c", str(config)).stdout
+    assert "checkout  down      db crit" in table
