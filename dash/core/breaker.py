@@ -259,6 +259,51 @@ class Breaker:
         self._close(now, "reset by operator")
         return True
 
+    # -- restarts ------------------------------------------------------------
+
+    def export_state(self, now: float) -> dict:
+        """What a restart needs to bring this breaker back: JSON-serialisable.
+
+        Times are stored relative to `now` (monotonic clocks do not survive a
+        restart); the window's calls are not kept, they refill within a minute.
+        """
+        return {
+            "state": self._state.value,
+            "open_for": self._open_for,
+            "trial_in": None if self._trial_at is None else max(0.0, self._trial_at - now),
+            "cause": self._last[1],
+            "since": now - self._last[0],
+        }
+
+    def import_state(self, doc: object, now: float, elapsed: float = 0.0) -> bool:
+        """Restore a state saved `elapsed` seconds ago by `export_state`; False if unusable.
+
+        A trial that was in flight when the process stopped never finished: the
+        breaker comes back OPEN with its trial due at once.
+        """
+        if not isinstance(doc, dict) or self._state is BreakerState.DISABLED:
+            return False
+        try:
+            state = BreakerState(doc["state"])
+            open_for = float(doc.get("open_for", self._base))
+            trial_in = doc.get("trial_in")
+            since = float(doc.get("since", 0.0)) + max(0.0, elapsed)
+            cause = str(doc.get("cause", ""))[:200]
+        except (KeyError, TypeError, ValueError):
+            return False
+        if state is BreakerState.DISABLED:
+            return False
+        self._open_for = min(max(open_for, self._base), self.settings.open_for_max)
+        self._trial_in_flight = False
+        self._trial_at = None
+        if state in (BreakerState.OPEN, BreakerState.HALF_OPEN):
+            state = BreakerState.OPEN
+            left = 0.0 if trial_in is None else max(0.0, float(trial_in) - max(0.0, elapsed))
+            self._trial_at = now + min(left, self._open_for)
+        self._state = state
+        self._last = (now - since, cause)
+        return True
+
     # -- reading -------------------------------------------------------------
 
     def snapshot(self, now: float) -> BreakerSnapshot:

@@ -15,6 +15,7 @@ from dash.core.breaker import (
     gate,
     is_allowed_edge,
 )
+from dash.model import BreakerState
 from dash.model import BreakerState as S
 
 T0 = 1000.0
@@ -501,3 +502,38 @@ TestBreakerMachine.settings = settings(
     max_examples=150, stateful_step_count=50, deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def test_export_and_import_bring_an_open_breaker_back_with_its_countdown():
+    settings = BreakerSettings(min_calls=2, open_for=30, open_for_max=120)
+    old = Breaker("db", settings, now=100.0)
+    for t in (100.0, 101.0):
+        old.record(t, failed=True, latency=0.1)
+    assert old.state is BreakerState.OPEN
+    saved = old.export_state(now=111.0)  # 20 s of the 30 s left
+    new = Breaker("db", settings, now=5000.0)  # a new process: a new monotonic clock
+    assert new.import_state(saved, now=5000.0, elapsed=5.0)
+    snap = new.snapshot(5000.0)
+    assert snap.state is BreakerState.OPEN
+    assert snap.next_trial_in == 15.0
+    assert snap.last_transition_cause == old.snapshot(111.0).last_transition_cause
+    assert snap.last_transition_at == 5000.0 - 15.0
+    assert not new.allow(5000.0)
+    assert new.trial_due(5015.0)
+
+
+def test_import_of_a_half_open_breaker_makes_the_trial_due_at_once():
+    settings = BreakerSettings(min_calls=1, open_for=10)
+    old = Breaker("db", settings, now=0.0)
+    old.record(0.0, failed=True, latency=0.1)
+    assert old.begin_trial(10.0)
+    new = Breaker("db", settings, now=0.0)
+    assert new.import_state(old.export_state(now=11.0), now=0.0)
+    assert new.state is BreakerState.OPEN and new.trial_due(0.0)
+
+
+@pytest.mark.parametrize("doc", [None, [], {}, {"state": "exploded"}, {"state": "open", "open_for": "x"}])
+def test_import_of_a_broken_state_changes_nothing(doc):
+    b = Breaker("db", BreakerSettings(), now=0.0)
+    assert not b.import_state(doc, now=0.0)
+    assert b.state is BreakerState.CLOSED
