@@ -8,7 +8,8 @@ validated config that watches them:
     slow-api        answers after 400-900 ms (warn at 300 ms)    warn / threshold
     flapping-api    runs of 3-5 healthy answers, then 3-5 503s   flips every ~10-15 s
     dead-cache      a port nobody listens on                     crit / connect
-    database        a PING/+PONG TCP server                      ok
+    database        a PING/+PONG TCP server                      ok (breakable)
+    api-us, api-eu  one small HTTP server per region             ok (breakable)
     expiring-cert   TLS, certificate expires in ~10 days         warn / threshold
     hostile-api     500 with Rich markup and escapes in it       crit / http_status
     dns-localhost   the system resolver on "localhost"           ok
@@ -18,7 +19,32 @@ validated config that watches them:
     load-plugin     a Nagios-style plugin, exit 1                warn / threshold
     this-host       this machine's CPU, memory, disks            whatever it is
 
-Every interval is 2-5 s, so every state is on screen within about 30 s.
+and the services built on them (`[[service]]`):
+
+    checkout     tier 1  requires database, healthy-api                    ok
+    refunds      tier 2  requires database                                 ok
+    reports      tier 3  requires database                                 ok
+    storefront   tier 2  requires checkout (a service), healthy-api        ok
+    public-api   tier 2  redundant api-us / api-eu (min_ok 1);             degraded:
+                         optional dead-cache, dns-nxdomain                 "serving from origin, slower"
+    mobile-app   tier 2  requires public-api (a service);                  degraded
+                         optional hostile-api, flapping-api, slow-api
+
+The checks that fail on purpose (or may: slow-api turns crit on a loaded machine)
+are optional dependencies of services that do not need the database, so they only
+degrade (P3 at most, never paged): when the shared database goes, its alert is the only P1 and names what
+it took down ("P1: database crit; checkout, refunds, reports, storefront down"),
+and the services' own alerts fold under it as symptoms.
+
+Breaking things on purpose (the TUI offers these from the command palette):
+
+    demo.dependencies()                    -> ("database", "api-us", "api-eu")
+    await demo.break_dependency("database")   stop accepting: connections are refused
+    await demo.restore_dependency("database") accept again, on the same port
+    demo.is_broken("database")
+
+Every interval is 2-5 s and breakers re-try after 5-20 s, so every state (and every
+break and restore) is on screen within about 30 s.
 `Demo.stop()` closes every server and removes the temporary files (CA, key, runbook).
 """
 
@@ -85,12 +111,79 @@ If it does not come back within 10 minutes, page **#team-demo**.
 """
 
 
+Closer = Callable[[], Awaitable[None]]
+
+
+class _Listener:
+    """A loopback server that can stop accepting and start again on the same port.
+
+    `open(port)` starts serving (port 0: any free port) and returns the port and a
+    coroutine function that stops serving and ends every open connection.
+    """
+
+    def __init__(self, open_: Callable[[int], Awaitable[tuple[int, Closer]]]) -> None:
+        self._open = open_
+        self._close: Closer | None = None
+        self.port = 0
+
+    @property
+    def up(self) -> bool:
+        return self._close is not None
+
+    async def start(self) -> None:
+        if self._close is None:
+            self.port, self._close = await self._open(self.port)
+
+    async def stop(self) -> None:
+        close, self._close = self._close, None
+        if close is not None:
+            await close()
+
+
 @dataclass
 class Demo:
-    """The running demo: the config that watches it, and `stop()` to tear it all down."""
+    """The running demo: the config that watches it, the dependencies that can be
+    broken while it runs, and `stop()` to tear it all down."""
 
     config: Config
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
+    _breakable: dict[str, _Listener] = field(default_factory=dict, repr=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    def dependencies(self) -> tuple[str, ...]:
+        """The names (check names) that `break_dependency()` can break."""
+        return tuple(self._breakable)
+
+    def is_broken(self, name: str) -> bool:
+        """True while `name` is broken. KeyError for a name not in `dependencies()`."""
+        return not self._listener(name).up
+
+    async def break_dependency(self, name: str = "database") -> bool:
+        """Make `name` stop accepting connections (its open connections are ended too),
+        as if its process died: its check goes crit / connect "refused" and what needs
+        it goes down. False when it was already broken; KeyError for an unknown name."""
+        listener = self._listener(name)
+        async with self._lock:
+            if not listener.up:
+                return False
+            await listener.stop()
+            return True
+
+    async def restore_dependency(self, name: str = "database") -> bool:
+        """Make `name` accept connections again, on the same port. False when it was not
+        broken; KeyError for an unknown name; OSError if another program took the port."""
+        listener = self._listener(name)
+        async with self._lock:
+            if listener.up:
+                return False
+            await listener.start()
+            return True
+
+    def _listener(self, name: str) -> _Listener:
+        try:
+            return self._breakable[name]
+        except KeyError:
+            raise KeyError(f"{name!r} cannot be broken; the demo can break: {', '.join(self._breakable)}") from None
 
     async def stop(self) -> None:
         """Close every server and connection and remove the temporary files. Safe to call twice."""
@@ -111,13 +204,23 @@ async def start_demo(*, seed: int | None = None) -> Demo:
         files = await asyncio.to_thread(_write_files, tmp, dead_port)
 
         http_port = await _start_http(stack, _Apis(rng))
-        db_port = await _start_tcp(stack, _database, None)
         tls_port = await _start_tcp(stack, _hang_up, _server_context(files))
         dns_port = await _start_dns(stack)
+        # The dependencies that can be broken each get a server of their own.
+        breakable = {
+            "database": _Listener(lambda port: _serve_tcp(_database, None, port)),
+            "api-us": _Listener(lambda port: _serve_http(_region_app("us"), port)),
+            "api-eu": _Listener(lambda port: _serve_http(_region_app("eu"), port)),
+        }
+        for listener in breakable.values():
+            stack.push_async_callback(listener.stop)
+            await listener.start()
 
         text = _config_text(
             http_port=http_port,
-            db_port=db_port,
+            db_port=breakable["database"].port,
+            us_port=breakable["api-us"].port,
+            eu_port=breakable["api-eu"].port,
             tls_port=tls_port,
             dns_port=dns_port,
             dead_port=dead_port,
@@ -128,7 +231,7 @@ async def start_demo(*, seed: int | None = None) -> Demo:
     except BaseException:
         await stack.aclose()
         raise
-    return Demo(config, stack)
+    return Demo(config, stack, breakable)
 
 
 # --- files: a private CA, a leaf that expires soon, a runbook ----------------------------
@@ -274,14 +377,38 @@ class _Apis:
         return app
 
 
-async def _start_http(stack: AsyncExitStack, apis: _Apis) -> int:
+def _region_app(region: str) -> Callable[[], web.Application]:
+    """One region of the public API: a health endpoint that says which region it is."""
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "UP", "region": region})
+
+    def app() -> web.Application:
+        app = web.Application()
+        app.router.add_get("/health", health)
+        return app
+
+    return app
+
+
+async def _serve_http(app: Callable[[], web.Application], port: int) -> tuple[int, Closer]:
+    """Serve a fresh `app()` on `port` (0: any); returns the port and the closer."""
     # No access log: it would print over the dashboard. A short shutdown: slow answers are < 1 s.
-    runner = web.AppRunner(apis.app(), access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(app(), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    stack.push_async_callback(runner.cleanup)
-    site = web.TCPSite(runner, HOST, 0)
-    await site.start()
-    return runner.addresses[0][1]
+    try:
+        site = web.TCPSite(runner, HOST, port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner.addresses[0][1], runner.cleanup
+
+
+async def _start_http(stack: AsyncExitStack, apis: _Apis) -> int:
+    port, close = await _serve_http(apis.app, 0)
+    stack.push_async_callback(close)
+    return port
 
 
 # --- raw TCP (database, TLS) ------------------------------------------------------------
@@ -301,7 +428,14 @@ async def _hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
 
 
 async def _start_tcp(stack: AsyncExitStack, handler: Handler, ctx: ssl.SSLContext | None) -> int:
-    """Serve `handler` on a loopback port; on close, also end every open connection."""
+    """Serve `handler` on a loopback port until the demo stops."""
+    port, close = await _serve_tcp(handler, ctx, 0)
+    stack.push_async_callback(close)
+    return port
+
+
+async def _serve_tcp(handler: Handler, ctx: ssl.SSLContext | None, port: int) -> tuple[int, Closer]:
+    """Serve `handler` on `port` (0: any); the closer also ends every open connection."""
     tasks: set[asyncio.Task[None]] = set()
 
     async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -316,7 +450,8 @@ async def _start_tcp(stack: AsyncExitStack, handler: Handler, ctx: ssl.SSLContex
             tasks.discard(task)
             writer.close()
 
-    server = await asyncio.start_server(run, HOST, 0, ssl=ctx)
+    # reuse_address (asyncio's default on Unix) lets a restored server bind its old port at once.
+    server = await asyncio.start_server(run, HOST, port, ssl=ctx, reuse_address=True)
 
     async def close() -> None:
         server.close()
@@ -325,8 +460,7 @@ async def _start_tcp(stack: AsyncExitStack, handler: Handler, ctx: ssl.SSLContex
         await asyncio.gather(*tasks, return_exceptions=True)
         await server.wait_closed()
 
-    stack.push_async_callback(close)
-    return server.sockets[0].getsockname()[1]
+    return server.sockets[0].getsockname()[1], close
 
 
 # --- DNS: a loopback server that knows no names ------------------------------------------
@@ -378,6 +512,8 @@ def _config_text(
     *,
     http_port: int,
     db_port: int,
+    us_port: int,
+    eu_port: int,
     tls_port: int,
     dns_port: int,
     dead_port: int,
@@ -395,6 +531,11 @@ title = "healthdash demo"
 interval = "5s"
 timeout = "2s"
 retries = 1
+
+# Short open times, so a restored dependency is probed again within seconds.
+[defaults.breaker]
+open_for = "5s"
+open_for_max = "20s"
 
 [[check]]
 name = "healthy-api"
@@ -448,6 +589,24 @@ send = "PING\\r\\n"
 expect = "+PONG"
 interval = "3s"
 tags = ["team:demo", "tier:db"]
+
+[[check]]
+name = "api-us"
+kind = "http"
+description = "the public API in the US region"
+url = {_q(f"http://{HOST}:{us_port}/health")}
+interval = "3s"
+tags = ["team:demo", "tier:api", "region:us"]
+expect = {{ json = {{ path = "status", equals = "UP" }} }}
+
+[[check]]
+name = "api-eu"
+kind = "http"
+description = "the public API in the EU region"
+url = {_q(f"http://{HOST}:{eu_port}/health")}
+interval = "3s"
+tags = ["team:demo", "tier:api", "region:eu"]
+expect = {{ json = {{ path = "status", equals = "UP" }} }}
 
 [[check]]
 name = "expiring-cert"
@@ -506,4 +665,50 @@ description = "this machine: CPU, memory, swap, load, disks"
 interval = "5s"
 timeout = "3s"
 tags = ["team:demo", "tier:host"]
+
+# The database is shared: losing it takes down checkout, refunds, reports and storefront.
+[[service]]
+name = "checkout"
+description = "takes orders and payments"
+tier = 1
+tags = ["team:demo"]
+requires = ["database", "healthy-api"]
+
+[[service]]
+name = "refunds"
+description = "pays money back"
+tier = 2
+tags = ["team:demo"]
+requires = ["database"]
+
+[[service]]
+name = "reports"
+description = "sales reports for the back office"
+tier = 3
+tags = ["team:demo"]
+requires = ["database"]
+
+[[service]]
+name = "storefront"
+description = "the web shop: nothing sells without checkout"
+tier = 2
+tags = ["team:demo"]
+requires = ["checkout", "healthy-api"]
+
+# Broken-on-purpose checks are optional here, away from the database: they only degrade.
+[[service]]
+name = "public-api"
+description = "the API partners call, served from two regions behind a cache"
+tier = 2
+tags = ["team:demo"]
+redundant = [{{ members = ["api-us", "api-eu"], min_ok = 1 }}]
+optional = {{ dead-cache = "serving from origin, slower", dns-nxdomain = "partner links left out" }}
+
+[[service]]
+name = "mobile-app"
+description = "the app's backend, built on the public API"
+tier = 2
+tags = ["team:demo"]
+requires = ["public-api"]
+optional = {{ hostile-api = "no recommendations shown", flapping-api = "push notifications delayed", slow-api = "search answers late" }}
 """
