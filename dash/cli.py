@@ -85,6 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     check.add_argument("--only", nargs="+", metavar="NAME", help="run only these checks")
 
+    agent = sub.add_parser(
+        "agent",
+        help="run the checks headless and serve /metrics, /api/state and /healthz",
+        description="Run the engine and alert logic without the dashboard, serving Prometheus "
+        "metrics on /metrics, the board as JSON on /api/state and /healthz. Binds loopback by "
+        "default; any other address needs a bearer token, and writes (acks, silences, notes) "
+        "always do.",
+    )
+    agent.add_argument("--version", action="version", version=f"healthdash {__version__}")
+    _add_config_option(agent)
+    agent.add_argument("--listen", default="127.0.0.1:9108", metavar="HOST:PORT", help="address to serve on (default 127.0.0.1:9108)")
+    agent.add_argument(
+        "--token-env", metavar="VAR", help="environment variable holding the bearer token (never pass the token itself)"
+    )
+
     validate = sub.add_parser("validate", help="check a config file and report every error")
     validate.add_argument("--version", action="version", version=f"healthdash {__version__}")
     _add_config_option(validate)
@@ -191,6 +206,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return worst.exit_code
 
 
+def cmd_agent(args: argparse.Namespace) -> int:
+    from dash.agent import run_agent
+
+    token = None
+    if args.token_env:
+        token = os.environ.get(args.token_env)
+        if not token:
+            print(f"healthdash: environment variable {args.token_env} is not set or empty", file=sys.stderr)
+            return 2
+    return run_agent(_load(args), args.listen, token)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from dash.tui.app import run_app
 
@@ -208,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_validate(args)
         if command == "check":
             return cmd_check(args)
+        if command == "agent":
+            return cmd_agent(args)
         return cmd_run(args)
     except ConfigError as exc:
         _print_errors(exc.errors)

@@ -157,6 +157,11 @@ class Engine:
         )
 
     @property
+    def running(self) -> bool:
+        """True between start() and stop() while the evaluation loop is alive."""
+        return self._ticker is not None and not self._ticker.done()
+
+    @property
     def services(self) -> dict[str, ServiceStatus]:
         """Every service's status as of the last evaluation."""
         return dict(self._services)
