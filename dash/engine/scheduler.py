@@ -86,6 +86,8 @@ class Engine:
     engine itself runs exactly one trial probe.
     """
 
+    remote = False  # polls itself (see dash.agent.client.RemoteEngine for an attached board)
+
     def __init__(
         self,
         config: Config,
