@@ -18,7 +18,9 @@ and `breaker = "name"` or a table per check: checks naming the same breaker
 share it), `[[service]]` tables that roll checks up into services with named
 degraded modes, `[dashboard] canary` (the monitor's own network), alert rules
 (`[defaults] confirm/recover`, `[alerts]`), `[[maintenance]]` windows and
-`[[notify]]` targets. Names referenced anywhere must exist ("did you mean").
+`[[notify]]` targets, where history is kept (`[dashboard] state_dir`, `retention`)
+and service level objectives (`slo = { target = 99.9, window = "30d" }` on a check
+or a service). Names referenced anywhere must exist ("did you mean").
 """
 
 from __future__ import annotations
@@ -43,6 +45,18 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
+
+
+DEFAULT_RETENTION = 30 * 86400.0  # seconds of history kept; also the default SLO window
+
+
+@dataclass(frozen=True, slots=True)
+class SLO:
+    """A service level objective: `target` percent (0 < target < 100) of the check's
+    (or service's) time good over the trailing `window` seconds."""
+
+    target: float
+    window: float = DEFAULT_RETENTION
 
 
 @dataclass(frozen=True, eq=True)
@@ -70,6 +84,7 @@ class CheckConfig:
     recover: int = 2
     breaker: str = ""
     breaker_settings: BreakerSettings = BreakerSettings()
+    slo: SLO | None = None
 
     def __post_init__(self) -> None:
         # A check with no breaker of its own is its own dependency.
@@ -111,6 +126,7 @@ class ServiceConfig:
     optional: tuple[tuple[str, str], ...] = ()
     redundant: tuple[RedundantGroup, ...] = ()
     line: int = 0
+    slo: SLO | None = None
 
     @property
     def dependencies(self) -> tuple[str, ...]:
@@ -179,7 +195,13 @@ class NotifyConfig:
 
 @dataclass(frozen=True)
 class Config:
-    """A whole dash.toml."""
+    """A whole dash.toml.
+
+    `state_dir` is where history is kept (None: the default,
+    `$XDG_STATE_HOME/healthdash`); given paths are absolute, with "~" expanded and
+    relative ones taken from the config file's directory. `retention` is how long
+    history is kept, in seconds.
+    """
 
     path: str
     title: str = "healthdash"
@@ -192,6 +214,8 @@ class Config:
     alerts: AlertSettings = AlertSettings()
     maintenance: tuple[MaintenanceWindow, ...] = ()
     notify: tuple[NotifyConfig, ...] = ()
+    state_dir: str | None = None
+    retention: float = DEFAULT_RETENTION
 
     def check(self, name: str) -> CheckConfig:
         for c in self.checks:
@@ -364,6 +388,10 @@ def _percent(*, zero_ok: bool = False) -> Callable[[float], str | None]:
     return check
 
 
+def _slo_target(v: float) -> str | None:
+    return None if 0 < v < 100 else f"must be more than 0 and less than 100 (a percent like 99.9), got {v:g}"
+
+
 def _http_url(v: str) -> str | None:  # never echoes the value: it may hold a ${VAR} secret
     return None if re.match(r"https?://[^/\s]", v, re.IGNORECASE) else "must be an http:// or https:// URL"
 
@@ -383,6 +411,11 @@ BREAKER_FIELDS: dict[str, Field] = {
     "enabled": Field("bool", help="false never opens the breaker"),
 }
 
+SLO_FIELDS: dict[str, Field] = {
+    "target": Field("number", required=True, help="percent of the window that must be good, e.g. 99.9", validate=_slo_target),
+    "window": Field("duration", default="30d", help="the trailing window the target is measured over", validate=_positive_duration),
+}
+
 COMMON_FIELDS: dict[str, Field] = {
     "name": Field("str", required=True, help="unique check name", validate=_printable("a check name")),
     "kind": Field("str", required=True, help="which check kind runs it"),
@@ -397,12 +430,15 @@ COMMON_FIELDS: dict[str, Field] = {
     "recover": Field("int", help="good results in a row before an alert resolves", validate=_between(1, 100)),
     # a dependency name (checks naming the same one share a breaker) or a table: handled by hand
     "breaker": Field("any", help='breaker name, or { name = "...", <breaker settings> }'),
+    "slo": Field("table", fields=SLO_FIELDS, help='objective, e.g. { target = 99.9, window = "30d" }'),
 }
 
 DASHBOARD_FIELDS: dict[str, Field] = {
     "title": Field("str", default="healthdash", validate=_printable("a title", empty_ok=True)),
     "concurrency": Field("int", default=200, help="max checks in flight", validate=_between(1, 10000)),
     "canary": Field("str_list", default=(), help="checks of the monitor's own network"),
+    "state_dir": Field("str", help="where history is kept (default $XDG_STATE_HOME/healthdash)", validate=_printable("a state directory")),
+    "retention": Field("duration", default="30d", help="how long history is kept", validate=_at_least(3600.0)),
 }
 
 DEFAULTS_FIELDS: dict[str, Field] = {
@@ -431,6 +467,7 @@ SERVICE_FIELDS: dict[str, Field] = {
     "requires": Field("str_list", default=(), help="checks and services it cannot run without"),
     "optional": Field("str_map", default={}, help="name = the degraded mode while it fails"),
     "redundant": Field("any", help="groups of members that stand in for each other"),  # by hand
+    "slo": Field("table", fields=SLO_FIELDS, help='objective, e.g. { target = 99.9, window = "30d" }'),
 }
 
 REDUNDANT_FIELDS: dict[str, Field] = {
@@ -826,6 +863,7 @@ class _Loader:
         self.secrets: set[str] = set()
         self.check_secrets: set[str] = set()
         self.disabled: set[str] = set()  # names of checks left out with enabled = false
+        self.retention: float | None = DEFAULT_RETENTION  # None when [dashboard] retention is invalid
 
     # -- errors and substitution
 
@@ -1006,6 +1044,8 @@ class _Loader:
             if key not in TOP_FIELDS:
                 self.error(top.key(key), _unknown_key(key, TOP_FIELDS))
         dashboard = self._section(doc, "dashboard")
+        self.retention = dashboard["retention"]
+        state_dir = self._state_dir(dashboard["state_dir"])
         defaults = self._section(doc, "defaults")
         alerts = self._section(doc, "alerts")
         keys_value = doc.get("keys", {})
@@ -1050,7 +1090,34 @@ class _Loader:
             alerts=alert_settings,
             maintenance=tuple(maintenance),
             notify=tuple(notify),
+            state_dir=state_dir,
+            retention=float(dashboard["retention"]),
         )
+
+    def _state_dir(self, value: str | None) -> str | None:
+        """[dashboard] state_dir as an absolute path: "~" is the home directory, and a
+        relative path is taken from the config file's directory (not the current one)."""
+        if value is None:
+            return None
+        if value == "~" or value.startswith("~/"):
+            home = self.environ.get("HOME") or str(Path.home())
+            value = home + value[1:]
+        return os.path.abspath(os.path.join(os.path.dirname(self.path), value))
+
+    def _slo(self, raw: Any, values: Mapping[str, Any] | None, where: _Where) -> SLO | None:
+        """A check's or service's `slo` (None when unset or invalid); reports a window
+        that the kept history would not cover."""
+        if values is None:
+            return None
+        slo = SLO(target=float(values["target"]), window=float(values["window"]))
+        if self.retention is not None and slo.window > self.retention:
+            given = isinstance(raw, dict) and "window" in raw
+            self.error(
+                where.key("window") if given else where,
+                f"the {'' if given else 'default '}window {format_duration(slo.window)} is longer than the history"
+                f" kept (dashboard.retention {format_duration(self.retention)})" + ("" if given else "; set a window"),
+            )
+        return slo
 
     def _section(self, doc: Mapping[str, Any], name: str) -> dict[str, Any]:
         """[dashboard], [defaults] or [alerts], with every key present (None where invalid)."""
@@ -1125,6 +1192,7 @@ class _Loader:
             check_unknown=kind_fields is not None,  # unknown kind: its keys cannot be judged
         )
         breaker = self._check_breaker(raw, where, breaker_defaults)
+        slo = self._slo(raw.get("slo"), values["slo"], where.key("slo"))
 
         # the name is checked for duplicates even when something else is wrong
         if isinstance(name, str) and name.strip():
@@ -1164,6 +1232,7 @@ class _Loader:
             recover=int(recover),
             breaker=breaker[0] or values["name"],
             breaker_settings=breaker[1],
+            slo=slo,
         )
         first = breakers.setdefault(check.breaker, check)
         if first is not check and first.breaker_settings != check.breaker_settings:
@@ -1276,6 +1345,7 @@ class _Loader:
             refs.setdefault(ref, at)
             optional.append((ref, mode))
         groups = self._redundant(raw.get("redundant"), where.key("redundant"), refs) if "redundant" in raw else ()
+        slo = self._slo(raw.get("slo"), values["slo"], where.key("slo"))
         key = name if first else None
         if len(self.errors) > before or groups is None:
             return key, None, refs
@@ -1288,6 +1358,7 @@ class _Loader:
             optional=tuple(optional),
             redundant=groups,
             line=self.locator.line(where.raw),
+            slo=slo,
         )
         return key, service, refs
 

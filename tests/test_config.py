@@ -939,7 +939,7 @@ def test_service_errors() -> None:
         'dash.toml:20: service[checkout].requires[1]: no check or service is named "paymnets"; did you mean "payments"?',
         "dash.toml:21: service[checkout].optional.db: a degraded mode must not be empty",
         'dash.toml:21: service[checkout].optional.cahce: no check or service is named "cahce"; did you mean "cache"?',
-        "dash.toml:22: service[checkout].slo: unknown key; expected one of: description, name, optional, redundant, requires, tags, tier",
+        'dash.toml:22: service[checkout].slo: expected a table, got "99.9%" (string)',  # slo is a table now
         "dash.toml:26: service[payments].redundant[0].members: a redundant group needs at least two different members",
         "dash.toml:26: service[payments].redundant[1].min_ok: min_ok 3 is more than the 2 members",
         "dash.toml:29: service[checkout].name: duplicate service name; the first one is at line 18",
@@ -1094,3 +1094,114 @@ def test_notify_errors_never_show_secrets() -> None:
         "dash.toml:6: notify[#2].kind: required key is missing; expected one of: webhook",
     ]
     assert not any("hook-secret-1" in e for e in errors)
+
+
+# --- history and SLOs -------------------------------------------------------------------
+
+
+def test_history_and_slo_defaults() -> None:
+    cfg = parse(PINGS + '[[service]]\nname = "shop"\nrequires = ["db"]\n')
+    assert (cfg.state_dir, cfg.retention) == (None, 30 * 86400.0)
+    assert cfg.check("db").slo is None
+    assert cfg.service("shop").slo is None
+
+
+def test_state_dir_retention_and_slos(tmp_path: Path) -> None:
+    cfg = parse(
+        """\
+        [dashboard]
+        state_dir = "~/oncall/history"
+        retention = "90d"
+        [[check]]
+        name = "api"
+        kind = "ping"
+        host = "h"
+        slo = { target = 99.9 }
+        [[check]]
+        name = "db"
+        kind = "ping"
+        host = "h"
+        slo.target = 99
+        slo.window = "7d"
+        [[service]]
+        name = "shop"
+        requires = ["api", "db"]
+        slo = { target = 99.95, window = "90d" }
+        """,
+        {"HOME": "/home/ana"},
+    )
+    assert (cfg.state_dir, cfg.retention) == ("/home/ana/oncall/history", 90 * 86400.0)
+    assert cfg.check("api").slo == config_module.SLO(target=99.9, window=30 * 86400.0)
+    assert cfg.check("db").slo == config_module.SLO(target=99.0, window=7 * 86400.0)
+    assert cfg.service("shop").slo == config_module.SLO(target=99.95, window=90 * 86400.0)
+
+    # a relative state_dir is taken from the config file's directory, not the current one
+    (tmp_path / "dash.toml").write_text('[dashboard]\nstate_dir = "state"\n')
+    assert load_config(tmp_path / "dash.toml", kinds=KINDS).state_dir == str(tmp_path / "state")
+    assert parse('[dashboard]\nstate_dir = "/var/lib/healthdash"\n').state_dir == "/var/lib/healthdash"
+
+
+def test_history_and_slo_errors() -> None:
+    assert errors_of(
+        """\
+        [dashboard]
+        retention = "30m"
+        state_dir = ""
+        [[check]]
+        name = "api"
+        kind = "ping"
+        host = "h"
+        slo = { target = 100, window = "0s", budget = 1 }
+        [[check]]
+        name = "db"
+        kind = "ping"
+        host = "h"
+        slo = { window = "1d" }
+        [[check]]
+        name = "web"
+        kind = "ping"
+        host = "h"
+        slo = 99.9
+        [[service]]
+        name = "shop"
+        requires = ["api"]
+        slo = { target = "high" }
+        """
+    ) == [
+        "dash.toml:2: dashboard.retention: must be at least 1h, got 30m",
+        "dash.toml:3: dashboard.state_dir: a state directory must not be empty",
+        'dash.toml:8: check[api].slo.budget: unknown key; expected one of: target, window',
+        "dash.toml:8: check[api].slo.target: must be more than 0 and less than 100 (a percent like 99.9), got 100",
+        "dash.toml:8: check[api].slo.window: must be longer than 0s",
+        "dash.toml:13: check[db].slo.target: required key is missing",
+        "dash.toml:18: check[web].slo: expected a table, got 99.9 (float)",
+        'dash.toml:22: service[shop].slo.target: expected a number, got "high" (string)',
+    ]
+
+
+def test_an_slo_window_longer_than_the_history_kept_is_an_error() -> None:
+    assert errors_of(
+        """\
+        [dashboard]
+        retention = "7d"
+        [[check]]
+        name = "api"
+        kind = "ping"
+        host = "h"
+        slo = { target = 99.9 }
+        [[check]]
+        name = "db"
+        kind = "ping"
+        host = "h"
+        slo = { target = 99.9, window = "7d" }
+        [[service]]
+        name = "shop"
+        requires = ["api"]
+        slo = { target = 99, window = "14d" }
+        """
+    ) == [
+        "dash.toml:7: check[api].slo: the default window 30d is longer than the history kept"
+        " (dashboard.retention 7d); set a window",
+        "dash.toml:16: service[shop].slo.window: the window 14d is longer than the history kept"
+        " (dashboard.retention 7d)",
+    ]

@@ -43,26 +43,52 @@ The rules:
 
 While the monitor is offline (a canary crit, see `dash.core.services`), results of
 network checks are ignored: no alerts start or resolve for them.
+
+SLO burn-rate alerts (`observe_slo()`, conditions from `dash.core.slo.burn_alerts`):
+
+- One alert per check or service with an `slo`: fingerprint "slo:<name>:burn",
+  subject "slo". Its severity is "page" or "ticket" (the worst while it fires); it
+  fires while any burn condition fires and resolves when none does.
+- Priority: page-severity burn -> P2, ticket -> P4 (no tier adjustment: the SLO
+  already says how much the subject matters). Reason: "P2: checkout burning error
+  budget 14.4x (1h) and 15.2x (5m)", the numbers of the worst condition.
+- Inhibition, as for services: when the subject's root-cause check alert is open
+  (the check itself; for a service, its root-cause checks, else its own alert),
+  the burn alert is a symptom of it; it waits while those checks are unconfirmed.
+  It stays folded after the root resolves (the burn windows lag the recovery),
+  unless it escalates from ticket to page then: that is a problem of its own.
+
+State for restarts: `export_state()` gives a JSON-serialisable dict and
+`import_state()` restores it into an engine of the (possibly changed) config.
 """
 
 from __future__ import annotations
 
 import enum
 import fnmatch
+import logging
+import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from dash.config import Config, format_duration
+from dash.config import CheckConfig, Config, ServiceConfig, format_duration
 from dash.core.services import ServiceHealth, ServiceStatus, is_network, monitor_offline
+from dash.core.slo import BurnAlert
 from dash.model import CheckResult, Status
 from dash.text import clean
 
 PAGE_PRIORITY = 2  # P1 and P2 page; P3 and P4 are for the board
 CONDITION = "unhealthy"
+BURN = "burn"  # the condition of an SLO burn-rate alert
+STATE_VERSION = 1  # of export_state()'s dict
+
+log = logging.getLogger("healthdash.alerts")
 
 _CHECK_RANK = {"warn": 1, "unknown": 2, "crit": 3}
 _SERVICE_RANK = {"degraded": 1, "down": 2}
+_BURN_RANK = {"ticket": 1, "page": 2}
+_RANKS = {"check": _CHECK_RANK, "service": _SERVICE_RANK, "slo": _BURN_RANK}
 
 
 class AlertState(str, enum.Enum):
@@ -95,9 +121,10 @@ class EventKind(str, enum.Enum):
 class Alert:
     """A snapshot of one alert.
 
-    `subject` is "check" or "service". `severity` is the worst while firing ("crit",
-    "unknown", "warn" for checks; "down", "degraded" for services), `current` the
-    latest. `silenced_by` is a silence id or "maintenance", with `silence_reason`.
+    `subject` is "check", "service" or "slo" (an error-budget burn of the check or
+    service `name`). `severity` is the worst while firing ("crit", "unknown", "warn"
+    for checks; "down", "degraded" for services; "page", "ticket" for slo), `current`
+    the latest. `silenced_by` is a silence id or "maintenance", with `silence_reason`.
     `symptoms` are the fingerprints of open alerts folded under this one.
     """
 
@@ -192,6 +219,18 @@ def flap_percent(states: Sequence[object]) -> float:
     return changes * 100.0 / (n - 1)
 
 
+def _rate(x: float) -> str:
+    return f"{x:.1f}".removesuffix(".0")
+
+
+def _burn_text(a: BurnAlert) -> str:
+    # "14.4x (1h) and 15.2x (5m)": the burn over the long and the short window
+    return (
+        f"{_rate(a.long_burn)}x ({format_duration(a.long_window)}) "
+        f"and {_rate(a.short_burn)}x ({format_duration(a.short_window)})"
+    )
+
+
 def _matches(match: str | None, want: Iterable[str], name: str, tags: Iterable[str]) -> bool:
     if match is not None and not fnmatch.fnmatchcase(name, match):
         return False
@@ -232,6 +271,8 @@ class _Row:
     silence_reason: str = ""
     paged: bool = False
     resolved_sent: bool = False
+    kind: str = ""  # for "slo" rows: "check" or "service", what `name` is
+    detail: str = ""  # for "slo" rows: the worst condition's numbers, for the priority reason
 
 
 class AlertEngine:
@@ -265,8 +306,7 @@ class AlertEngine:
         self._status = {k: v for k, v in self._status.items() if k in self._checks}
         self._services = {k: v for k, v in self._services.items() if k in self._service_cfg}
         for fp, row in list(self._rows.items()):
-            known = self._checks if row.subject == "check" else self._service_cfg
-            if row.name not in known:
+            if not self._known(row):
                 del self._rows[fp]
 
     # -- the monitor's own network
@@ -338,7 +378,7 @@ class AlertEngine:
                 if row is not None and is_open:
                     self._repeat(row, st.status.value, message, now, _SERVICE_RANK)
                     current_root = self._rows.get(row.root_cause) if row.root_cause else None
-                    if roots and (current_root is None or current_root.resolved_at is not None):
+                    if roots and (current_root is None or current_root.resolved_at is not None or row.root_cause not in roots):
                         row.root_cause = roots[0]
                     continue
                 pending = any(
@@ -349,6 +389,63 @@ class AlertEngine:
             elif st.status is ServiceHealth.OK and row is not None and is_open:
                 self._resolve(row, now)
         self._refresh(now)
+
+    def observe_slo(self, subject_kind: str, name: str, burn_alerts: Sequence[BurnAlert], now: float) -> None:
+        """Take the burn-rate conditions firing now for the SLO of check or service
+        `name` (from dash.core.slo.burn_alerts; empty when none fires) into account.
+        Subjects without an `slo` in the config are ignored; ValueError for a
+        `subject_kind` other than "check" or "service"."""
+        if subject_kind not in ("check", "service"):
+            raise ValueError(f"an SLO belongs to a check or a service, not {subject_kind!r}")
+        cfg = (self._checks if subject_kind == "check" else self._service_cfg).get(name)
+        if cfg is None or cfg.slo is None:  # not (or no longer) configured: nothing to judge
+            return
+        fp = fingerprint("slo", name, BURN)
+        row = self._rows.get(fp)
+        is_open = row is not None and row.resolved_at is None
+        if not burn_alerts:
+            if row is not None and is_open:
+                self._resolve(row, now)
+            self._refresh(now)
+            return
+        ordered = sorted(burn_alerts, key=lambda a: -_BURN_RANK[a.severity])  # stable: table order within one
+        top = ordered[0]
+        message = "burning error budget " + "; ".join(_burn_text(a) for a in ordered)
+        roots, pending = self._slo_roots(subject_kind, name)
+        if row is not None and is_open:
+            escalates = _BURN_RANK[top.severity] > _BURN_RANK[row.severity]
+            self._repeat(row, top.severity, message, now, _BURN_RANK)
+            if top.severity == row.severity:  # the reason shows the numbers behind the priority
+                row.detail = _burn_text(top)
+            current_root = self._rows.get(row.root_cause) if row.root_cause else None
+            if current_root is None or current_root.resolved_at is not None:
+                if roots:
+                    row.root_cause = roots[0]
+                elif escalates:  # worse after its cause recovered: a problem of its own
+                    row.root_cause = None
+        elif roots or not pending:  # wait while the root causes are still being confirmed
+            self._fire(fp, "slo", name, top.severity, message, now, 1, roots[0] if roots else None, kind=subject_kind)
+            self._rows[fp].detail = _burn_text(top)
+        self._refresh(now)
+
+    def _slo_roots(self, subject_kind: str, name: str) -> tuple[list[str], bool]:
+        """(open root-cause alerts of a subject's burn, whether some are still unconfirmed)."""
+        if subject_kind == "check":
+            causes = [name]
+        else:
+            st = self._services.get(name)
+            causes = list(st.root_causes) if st is not None else []
+        roots = [fp for n in causes if self._is_open(fp := fingerprint("check", n))]
+        pending = any((t := self._tracks.get(n)) is not None and t.bad > 0 for n in causes)
+        own = fingerprint("service", name)
+        if not roots and subject_kind == "service" and self._is_open(own):
+            root = self._rows[own].root_cause
+            roots.append(root if root is not None and self._is_open(root) else own)
+        return roots, pending
+
+    def _is_open(self, fp: str) -> bool:
+        row = self._rows.get(fp)
+        return row is not None and row.resolved_at is None
 
     # -- commands
 
@@ -450,6 +547,101 @@ class AlertEngine:
         events, self._events = self._events, []
         return events
 
+    # -- state for restarts
+
+    def export_state(self) -> dict:
+        """Everything needed to carry on after a restart, as plain JSON-able data: the
+        alerts shown (with counts, times, acks, silencing, paged), active silences,
+        per-check soft-state counters and flap histories, the latest check and
+        service statuses. Not the timeline (the store keeps that)."""
+        return {
+            "version": STATE_VERSION,
+            "alerts": [asdict(row) for row in self._rows.values()],
+            "silences": [
+                {"id": s.id, "until": s.until, "created_at": s.created_at, "match": s.match,
+                 "tags": list(s.tags), "by": s.by, "comment": s.comment}
+                for s in self._silences.values()
+            ],
+            "silence_seq": self._silence_seq,
+            "checks": {
+                name: {"history": [st.value for st in t.history], "bad": t.bad, "good": t.good,
+                       "worst": t.worst.value, "flapping": t.flapping}
+                for name, t in self._tracks.items()
+            },
+            "statuses": {name: st.value for name, st in self._status.items()},
+            "services": {
+                name: {"status": st.status.value, "modes": list(st.modes), "because": list(st.because),
+                       "root_causes": list(st.root_causes), "tier": st.tier}
+                for name, st in self._services.items()
+            },
+        }
+
+    def import_state(self, state: object, now: float) -> None:
+        """Replace this engine's state with an `export_state()` dict, at `now`.
+
+        Subjects no longer in the config are dropped, expired silences and acks and
+        long-resolved alerts go as usual; unknown keys are ignored and missing ones
+        take defaults. A malformed entry is skipped with a warning; a blob that is not
+        an export at all is logged and the engine starts empty. Never raises."""
+        self._rows, self._tracks, self._status, self._services, self._silences = {}, {}, {}, {}, {}
+        try:
+            if not isinstance(state, Mapping) or state.get("version") != STATE_VERSION:
+                version = state.get("version") if isinstance(state, Mapping) else type(state).__name__
+                log.warning("ignoring saved alert state: not a version %d export (%r)", STATE_VERSION, version)
+                return
+            self._import(state, now)
+        except Exception:  # a bug or a blob we did not foresee: better empty than not starting
+            log.exception("ignoring saved alert state: it could not be read")
+            self._rows, self._tracks, self._status, self._services, self._silences = {}, {}, {}, {}, {}
+        self._refresh(now)
+
+    def _import(self, state: Mapping, now: float) -> None:
+        for name, d in _entries(state.get("checks"), "checks"):
+            if name in self._checks:
+                with _skipping("check state", name):
+                    self._tracks[name] = self._load_track(d)
+        for name, value in _entries(state.get("statuses"), "statuses"):
+            if name in self._checks:
+                with _skipping("check status", name):
+                    self._status[name] = Status(value)
+        for name, d in _entries(state.get("services"), "services"):
+            if name in self._service_cfg:
+                with _skipping("service status", name):
+                    self._services[name] = ServiceStatus(
+                        name=name,
+                        status=ServiceHealth(d["status"]),
+                        modes=_texts(d.get("modes", ())),
+                        because=_texts(d.get("because", ())),
+                        root_causes=_texts(d.get("root_causes", ())),
+                        tier=self._service_cfg[name].tier,  # the config's word, not the blob's
+                    )
+        for i, d in enumerate(_items(state.get("alerts"), "alerts")):
+            with _skipping("alert", i):
+                row = _load_row(d)
+                if self._known(row):
+                    self._rows[row.fingerprint] = row
+        seq = 0
+        with _skipping("silence counter", "silence_seq"):
+            seq = _int(state.get("silence_seq", 0))
+        for i, d in enumerate(_items(state.get("silences"), "silences")):
+            with _skipping("silence", i):
+                silence = _load_silence(d)
+                if silence.until > now:
+                    self._silences[silence.id] = silence
+                    if silence.id[1:].isdigit():
+                        seq = max(seq, int(silence.id[1:]))
+        self._silence_seq = max(self._silence_seq, seq)  # new ids never reuse an old one
+
+    def _load_track(self, d: Mapping) -> _Track:
+        window = self._settings.flap_window
+        history = [Status(v) for v in _items(d.get("history"), "history")]
+        track = _Track(deque([Status.OK] * window + history, maxlen=window))
+        track.bad, track.good = _int(d.get("bad", 0)), _int(d.get("good", 0))
+        track.worst = Status(d.get("worst", "ok"))
+        track.flapping = d.get("flapping", False) is True
+        track.percent = flap_percent(track.history)
+        return track
+
     # -- internals
 
     def _track(self, name: str) -> _Track:
@@ -477,11 +669,20 @@ class AlertEngine:
         return bool(track and track.flapping)
 
     def _fire(
-        self, fp: str, subject: str, name: str, severity: str, message: str, now: float, count: int, root: str | None
+        self,
+        fp: str,
+        subject: str,
+        name: str,
+        severity: str,
+        message: str,
+        now: float,
+        count: int,
+        root: str | None,
+        kind: str = "",
     ) -> None:
         row = self._rows.get(fp)
         if row is None:
-            row = self._rows[fp] = _Row(fp, subject, name, severity, severity, message, now, now, count)
+            row = self._rows[fp] = _Row(fp, subject, name, severity, severity, message, now, now, count, kind=kind)
         else:  # the same alert again while its resolved row is still shown
             if row.resolved_sent:  # the last episode was closed out: this one may page again
                 row.paged = row.resolved_sent = False
@@ -489,7 +690,10 @@ class AlertEngine:
             row.message, row.started_at, row.last_seen, row.resolved_at = message, now, now, None
             row.count += count
         row.root_cause = root
-        text = f"{name} {severity}: {message}" if message else f"{name} {severity}"
+        if subject == "slo":
+            text = f"{name} {message}"
+        else:
+            text = f"{name} {severity}: {message}" if message else f"{name} {severity}"
         if root is not None:
             text += f" (symptom of {self._rows[root].name})"
         if not self._flapping(row):  # while flapping, "flapping started/stopped" tell the story
@@ -505,7 +709,8 @@ class AlertEngine:
     def _resolve(self, row: _Row, now: float) -> None:
         row.resolved_at = now
         if not self._flapping(row):
-            self._event(EventKind.RESOLVED, row, now, f"{row.name} recovered after {format_duration(now - row.started_at)}")
+            what = "stopped burning its error budget" if row.subject == "slo" else "recovered"
+            self._event(EventKind.RESOLVED, row, now, f"{row.name} {what} after {format_duration(now - row.started_at)}")
         row.acked_by, row.ack_comment, row.ack_until = None, "", None  # acks last until recovery
 
     def _clear_ack(self, row: _Row, now: float, text: str) -> None:
@@ -515,8 +720,19 @@ class AlertEngine:
     def _event(self, kind: EventKind, row: _Row, now: float, text: str) -> None:
         self._events.append(AlertEvent(kind, row.fingerprint, row.name, now, text))
 
+    def _subject_cfg(self, row: _Row) -> CheckConfig | ServiceConfig | None:
+        kind = row.kind if row.subject == "slo" else row.subject
+        return (self._checks if kind == "check" else self._service_cfg).get(row.name)
+
+    def _known(self, row: _Row) -> bool:
+        """True when the row's subject is still in the config (with an SLO, for burn alerts)."""
+        cfg = self._subject_cfg(row)
+        if cfg is None:
+            return False
+        return row.subject != "slo" or cfg.slo is not None
+
     def _tags(self, row: _Row) -> tuple[str, ...]:
-        cfg = self._checks.get(row.name) if row.subject == "check" else self._service_cfg.get(row.name)
+        cfg = self._subject_cfg(row)
         return cfg.tags if cfg is not None else ()
 
     def _silencer(self, row: _Row, now: float) -> tuple[str, str] | None:
@@ -556,6 +772,9 @@ class AlertEngine:
                 del self._rows[fp]
 
     def _priority(self, row: _Row) -> tuple[int, str]:
+        if row.subject == "slo":
+            p = 2 if row.severity == "page" else 4
+            return p, f"P{p}: {row.name} burning error budget {row.detail}"
         if row.subject == "service":
             cfg = self._service_cfg.get(row.name)
             tier = cfg.tier if cfg else 3
@@ -623,3 +842,129 @@ class AlertEngine:
             silence_reason=row.silence_reason,
             paged=row.paged,
         )
+
+
+# -- reading saved state: strict about types, lenient about presence
+
+
+class _skipping:
+    """Skip one malformed entry of a saved state, with a warning."""
+
+    def __init__(self, what: str, which: object) -> None:
+        self.what, self.which = what, which
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, error: BaseException | None, tb: object) -> bool:
+        if isinstance(error, (KeyError, TypeError, ValueError, AttributeError)):
+            log.warning("skipping saved %s %r: %s: %s", self.what, self.which, kind.__name__, clean(error))
+            return True
+        return False
+
+
+def _items(value: object, what: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        log.warning("skipping saved %s: not a list", what)
+        return []
+    return value
+
+
+def _entries(value: object, what: str) -> list[tuple[str, object]]:
+    if value is None:
+        return []
+    if not isinstance(value, Mapping):
+        log.warning("skipping saved %s: not a table", what)
+        return []
+    return [(k, v) for k, v in value.items() if isinstance(k, str)]
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return clean(value, limit=None)
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else _str(value)
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return tuple(_str(v) for v in value)
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a count, got {value!r}")
+    return value
+
+
+def _time(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"expected a time, got {value!r}")
+    return float(value)
+
+
+def _opt_time(value: object) -> float | None:
+    return None if value is None else _time(value)
+
+
+def _load_row(d: object) -> _Row:
+    if not isinstance(d, Mapping):
+        raise TypeError(f"expected a table, got {type(d).__name__}")
+    subject, name = _str(d["subject"]), _str(d["name"])
+    if subject not in _RANKS:
+        raise ValueError(f"unknown subject {subject!r}")
+    rank = _RANKS[subject]
+    severity = _str(d["severity"])
+    current = _str(d.get("current", severity))
+    if severity not in rank or current not in rank:
+        raise ValueError(f"unknown severity {severity!r} for a {subject} alert")
+    kind = _str(d.get("kind", ""))
+    if subject == "slo" and kind not in ("check", "service"):
+        raise ValueError(f"an SLO alert of unknown kind {kind!r}")
+    started = _time(d["started_at"])
+    return _Row(
+        fingerprint=fingerprint(subject, name, BURN if subject == "slo" else CONDITION),  # recomputed, not trusted
+        subject=subject,
+        name=name,
+        severity=severity,
+        current=current,
+        message=_str(d.get("message", "")),
+        started_at=started,
+        last_seen=_time(d.get("last_seen", started)),
+        count=max(1, _int(d.get("count", 1))),
+        resolved_at=_opt_time(d.get("resolved_at")),
+        root_cause=_opt_str(d.get("root_cause")),
+        acked_by=_opt_str(d.get("acked_by")),
+        ack_comment=_str(d.get("ack_comment", "")),
+        ack_until=_opt_time(d.get("ack_until")),
+        silenced_by=_opt_str(d.get("silenced_by")),
+        silence_reason=_str(d.get("silence_reason", "")),
+        paged=d.get("paged", False) is True,
+        resolved_sent=d.get("resolved_sent", False) is True,
+        kind=kind,
+        detail=_str(d.get("detail", "")),
+    )
+
+
+def _load_silence(d: object) -> Silence:
+    if not isinstance(d, Mapping):
+        raise TypeError(f"expected a table, got {type(d).__name__}")
+    match, tags = _opt_str(d.get("match")), _texts(d.get("tags", []))
+    if match is None and not tags:
+        raise ValueError("a silence needs a name pattern or tags")
+    until = _time(d["until"])
+    return Silence(
+        id=_str(d["id"]),
+        until=until,
+        created_at=_time(d.get("created_at", until)),
+        match=match,
+        tags=tags,
+        by=_str(d.get("by", "")),
+        comment=_str(d.get("comment", "")),
+    )

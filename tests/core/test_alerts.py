@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from types import SimpleNamespace
 
@@ -17,6 +18,7 @@ from dash.core.alerts import (
     flap_percent,
 )
 from dash.core.services import evaluate, offline_checks
+from dash.core.slo import BurnAlert, Minute, burn_alerts
 from dash.model import CheckResult, Reason, Status
 
 OK, WARN, CRIT, UNKNOWN = Status.OK, Status.WARN, Status.CRIT, Status.UNKNOWN
@@ -574,3 +576,262 @@ def test_pages_and_resolutions_alternate_and_only_root_causes_page(results: list
         for a in alerts:
             if a.root_cause is not None and a.is_open:
                 assert a.subject == "service"
+
+
+# --- SLO burn-rate alerts -------------------------------------------------------------
+
+SLO = "slo = { target = 99.9 }\n"
+SLO_SHOP = (
+    SHOP.replace('name = "orders-db"\nkind = "tcp"\n', 'name = "orders-db"\nkind = "tcp"\n' + SLO)
+    .replace('name = "api"\nkind = "http"\n', 'name = "api"\nkind = "http"\n' + SLO)
+    .replace('name = "checkout"\ntier = 1\n', 'name = "checkout"\ntier = 1\n' + SLO)
+    .replace('name = "refunds"\ntier = 2\n', 'name = "refunds"\ntier = 2\n' + SLO)
+)
+CHECKOUT_BURN = fingerprint("slo", "checkout", "burn")
+
+
+@pytest.fixture
+def slo_shop() -> World:
+    world = World(config(SLO_SHOP))
+    world.run(0, {"orders-db": OK, "cache": OK, "api": OK})
+    return world
+FAST = BurnAlert("page", 3600.0, 300.0, 14.4, 14.4, 15.2)  # 14.4x over 1h, 15.2x over 5m
+MEDIUM = BurnAlert("page", 21600.0, 1800.0, 6.0, 6.1, 7.0)
+SLOW = BurnAlert("ticket", 86400.0, 7200.0, 3.0, 3.25, 4.0)
+
+
+def test_a_fast_burn_pages_at_p2_and_resolves_when_no_condition_fires(slo_shop: World) -> None:
+    # checkout failed 2% of requests for the last hour: 0.02 / 0.001 = 20x over 1h and 5m
+    minutes = [Minute(T0 - 3600 + i * 60, 100, 2) for i in range(60)]
+    alerts = burn_alerts(minutes, T0, 99.9)
+    assert [a.rate for a in alerts] == [14.4, 6.0]
+    slo_shop.events()
+    slo_shop.engine.observe_slo("service", "checkout", alerts, T0)
+    (page,) = slo_shop.engine.notifications(T0)
+    burn = page.alert
+    assert (burn.fingerprint, burn.subject, burn.name, burn.severity) == (CHECKOUT_BURN, "slo", "checkout", "page")
+    assert (burn.state, burn.priority) == (AlertState.FIRING, 2)
+    assert burn.priority_reason == "P2: checkout burning error budget 20x (1h) and 20x (5m)"
+    assert burn.message == "burning error budget 20x (1h) and 20x (5m); 20x (6h) and 20x (30m)"
+    assert slo_shop.events() == [("fired", "checkout burning error budget 20x (1h) and 20x (5m); 20x (6h) and 20x (30m)")]
+
+    slo_shop.engine.observe_slo("service", "checkout", [FAST], T0 + 60)
+    burn = slo_shop.alerts(60)[CHECKOUT_BURN]
+    assert (burn.count, burn.priority_reason) == (2, "P2: checkout burning error budget 14.4x (1h) and 15.2x (5m)")
+    slo_shop.engine.observe_slo("service", "checkout", [], T0 + 300)
+    assert slo_shop.alerts(300)[CHECKOUT_BURN].state is AlertState.RESOLVED
+    assert [n.kind for n in slo_shop.engine.notifications(T0 + 300)] == ["resolved"]
+    assert slo_shop.events() == [("resolved", "checkout stopped burning its error budget after 5m")]
+
+
+def test_a_slow_burn_is_a_p4_ticket_and_escalates_to_a_page_on_the_same_row(slo_shop: World) -> None:
+    slo_shop.engine.observe_slo("check", "api", [SLOW], T0)
+    api_burn = fingerprint("slo", "api", "burn")
+    burn = slo_shop.alerts(0)[api_burn]
+    assert (burn.severity, burn.priority_reason) == ("ticket", "P4: api burning error budget 3.2x (1d) and 4x (2h)")
+    assert slo_shop.engine.notifications(T0) == []  # a ticket is for the board, not for a pager
+
+    slo_shop.engine.observe_slo("check", "api", [MEDIUM, SLOW], T0 + 60)
+    (page,) = slo_shop.engine.notifications(T0 + 60)
+    assert (page.alert.fingerprint, page.alert.priority_reason) == (
+        api_burn, "P2: api burning error budget 6.1x (6h) and 7x (30m)"
+    )
+    assert ("escalated", "api ticket -> page") in slo_shop.events()
+    # back to a slow burn: still the page's priority, with the page's numbers, as for checks
+    slo_shop.engine.observe_slo("check", "api", [SLOW], T0 + 120)
+    burn = slo_shop.alerts(120)[api_burn]
+    assert (burn.severity, burn.current, burn.priority) == ("page", "ticket", 2)
+    assert burn.priority_reason == "P2: api burning error budget 6.1x (6h) and 7x (30m)"
+    assert len(slo_shop.alerts(120)) == 1
+
+
+def test_a_burn_while_its_root_cause_check_fires_is_a_folded_symptom(slo_shop: World) -> None:
+    slo_shop.run(10, {"orders-db": CRIT})
+    slo_shop.engine.observe_slo("service", "checkout", [FAST], T0 + 15)
+    assert CHECKOUT_BURN not in slo_shop.alerts(15)  # it waits while orders-db is unconfirmed
+    slo_shop.run(20, {"orders-db": CRIT})
+    slo_shop.engine.observe_slo("service", "checkout", [FAST], T0 + 25)
+    assert slo_shop.engine.notifications(T0 + 25) == []
+    alerts = slo_shop.alerts(25)
+    assert (alerts[CHECKOUT_BURN].state, alerts[CHECKOUT_BURN].root_cause) == (AlertState.SYMPTOM, DB)
+    assert CHECKOUT_BURN in alerts[DB].symptoms
+    assert [n.alert.name for n in slo_shop.sent if n.kind == "page"] == ["orders-db"]  # one page for one outage
+
+    # a check's own burn folds under the check's alert
+    slo_shop.run(30, {"api": CRIT})
+    slo_shop.run(40, {"api": CRIT})
+    slo_shop.engine.observe_slo("check", "api", [FAST], T0 + 45)
+    assert slo_shop.alerts(45)[fingerprint("slo", "api", "burn")].root_cause == API
+
+
+def test_a_burn_stays_folded_after_its_cause_recovers_unless_it_gets_worse(slo_shop: World) -> None:
+    slo_shop.run(10, {"orders-db": CRIT})
+    slo_shop.run(20, {"orders-db": CRIT})
+    slo_shop.engine.observe_slo("service", "checkout", [SLOW], T0 + 25)
+    slo_shop.run(30, {"orders-db": OK})
+    slo_shop.run(40, {"orders-db": OK})
+    slo_shop.engine.observe_slo("service", "checkout", [SLOW], T0 + 45)  # the day window still remembers
+    burn = slo_shop.alerts(45)[CHECKOUT_BURN]
+    assert (burn.state, burn.root_cause) == (AlertState.SYMPTOM, DB)
+    # a fast burn with orders-db fine: something else is wrong now, and it pages
+    slo_shop.engine.observe_slo("service", "checkout", [FAST, SLOW], T0 + 50)
+    assert slo_shop.alerts(50)[CHECKOUT_BURN].state is AlertState.FIRING
+    assert [n.alert.fingerprint for n in slo_shop.engine.notifications(T0 + 50)] == [CHECKOUT_BURN]
+
+
+def test_burn_alerts_follow_silences_and_the_config(slo_shop: World) -> None:
+    slo_shop.engine.silence(tags=["team:db"], until=T0 + 600, now=T0)
+    slo_shop.engine.observe_slo("check", "orders-db", [FAST], T0)
+    burn = slo_shop.alerts(0)[fingerprint("slo", "orders-db", "burn")]
+    assert (burn.state, burn.silenced_by) == (AlertState.SILENCED, "s1")  # the check's tags count
+    assert slo_shop.engine.notifications(T0) == []
+    slo_shop.engine.observe_slo("service", "no-such-service", [FAST], T0)  # not configured: ignored
+    with pytest.raises(ValueError, match="check or a service"):
+        slo_shop.engine.observe_slo("host", "orders-db", [FAST], T0)
+    slo_shop.engine.observe_slo("service", "refunds", [FAST], T0)
+    slo_shop.engine.observe_slo("check", "cache", [FAST], T0)  # cache has no SLO: ignored
+    assert fingerprint("slo", "cache", "burn") not in slo_shop.alerts(0)
+    slo_shop.engine.configure(config(SLO_SHOP.replace('name = "refunds"\ntier = 2\n' + SLO, 'name = "refunds"\ntier = 2\n')))
+    assert fingerprint("slo", "refunds", "burn") not in slo_shop.alerts(1)
+    assert fingerprint("slo", "orders-db", "burn") in slo_shop.alerts(1)
+
+
+# --- state across restarts ------------------------------------------------------------
+
+
+def busy_shop() -> World:
+    """A board with a bit of everything: a paged outage with symptoms, an acknowledged
+    and a flapping alert, a resolved one, a burn alert, silences and soft states."""
+    world = World(config(SLO_SHOP + '[[check]]\nname = "edge"\nkind = "tcp"\nconfirm = 1\nrecover = 1\n'))
+    world.run(0, {"orders-db": OK, "cache": OK, "api": OK, "edge": OK})
+    for i in range(1, 12):
+        world.run(i, {"edge": CRIT if i % 2 else OK})
+    assert world.engine.alert(fingerprint("check", "edge"), T0 + 11).flapping
+    world.run(20, {"orders-db": CRIT, "api": CRIT})
+    world.run(30, {"orders-db": CRIT, "api": CRIT, "cache": CRIT})  # cache: one bad result, soft
+    world.engine.acknowledge(API, T0 + 35, by="ana", until=T0 + 900, comment="on it")
+    world.engine.silence(match="check*", until=T0 + 3600, now=T0 + 36, by="bo", comment="deploy")
+    world.engine.silence(tags=["team:db"], until=T0 + 50, now=T0 + 37)  # expires before the restart
+    world.engine.observe_slo("service", "refunds", [SLOW], T0 + 38)
+    return world
+
+
+def test_an_exported_state_restores_the_same_board() -> None:
+    world = busy_shop()
+    now = T0 + 60
+    state = json.loads(json.dumps(world.engine.export_state()))  # what the store keeps
+    fresh = AlertEngine(world.cfg)
+    fresh.import_state(state, now)
+    assert fresh.alerts(now) == world.engine.alerts(now)
+    assert fresh.silences(now) == world.engine.silences(now)
+    assert fresh.notifications(now) == world.engine.notifications(now) == []  # nobody is paged twice
+    assert fresh.offline == world.engine.offline
+
+    # and it carries on the same way: soft states, flap histories, silence ids
+    later = T0 + 70
+    for engine in (world.engine, fresh):
+        engine.observe(CheckResult("cache", "tcp", CRIT, Reason.CONNECT, "refused", 0.01, 1, later, later), later)
+        engine.observe(CheckResult("edge", "tcp", OK, Reason.OK, "fine", 0.01, 1, later, later), later)
+        engine.observe_services(world.services, later)
+        engine.silence(match="api", until=later + 60, now=later)
+    assert fresh.alerts(later) == world.engine.alerts(later)
+    assert fresh.alerts(later)[0].state is AlertState.SILENCED
+    assert [s.id for s in fresh.silences(later)] == ["s1", "s3"]
+    assert CACHE in {a.fingerprint for a in fresh.alerts(later)}  # its second bad result confirmed it
+
+
+def test_importing_into_a_smaller_config_drops_subjects_that_are_gone() -> None:
+    world = busy_shop()
+    smaller = config(SLO_SHOP.replace('[[check]]\nname = "api"\nkind = "http"\n' + SLO, "").replace(', "api"]', "]"))
+    fresh = AlertEngine(smaller)
+    fresh.import_state(world.engine.export_state(), T0 + 60)
+    names = {a.name for a in fresh.alerts(T0 + 60)}
+    assert names == {"orders-db", "checkout", "refunds", "storefront"}
+    assert "edge" not in fresh.export_state()["checks"]
+
+
+def test_expired_acks_and_silences_do_not_come_back() -> None:
+    world = busy_shop()
+    state = world.engine.export_state()
+    fresh = AlertEngine(world.cfg)
+    fresh.import_state(state, T0 + 3600)
+    assert fresh.silences(T0 + 3600) == ()
+    assert fresh.alert(API, T0 + 3600).acked_by is None
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        None,
+        [],
+        "alerts",
+        {},
+        {"version": 99, "alerts": []},
+        {"version": 1, "alerts": "nope", "silences": {"s1": 1}, "checks": [], "services": 3},
+        {"version": 1, "alerts": [None, 1, {}, {"subject": "check", "name": "api"}]},
+        {"version": 1, "alerts": [{"subject": "check", "name": "api", "severity": "page", "started_at": 1.0}]},
+        {"version": 1, "alerts": [{"subject": "slo", "name": "api", "severity": "page", "started_at": 1.0}]},
+        {"version": 1, "alerts": [{"subject": "check", "name": "api", "severity": "crit", "started_at": float("nan")}]},
+        {"version": 1, "silences": [{"id": "s1", "until": T0 + 99}, {"id": 7, "match": "*", "until": T0 + 99}]},
+        {"version": 1, "checks": {"api": {"history": ["sideways"]}, "cache": None}, "statuses": {"api": 2}},
+        {"version": 1, "services": {"checkout": {"status": "on fire"}, "refunds": {}}, "silence_seq": "x"},
+    ],
+)
+def test_a_malformed_state_is_logged_and_the_engine_starts_empty(blob: object, caplog) -> None:
+    engine = AlertEngine(config(SLO_SHOP))
+    engine.import_state(blob, T0)
+    assert engine.alerts(T0) == () and engine.silences(T0) == ()
+    assert caplog.records, "the reason is logged"
+    assert engine.silence(match="*", until=T0 + 10, now=T0) == "s1"
+
+
+def test_good_entries_survive_a_bad_neighbour_and_extra_keys_are_ignored() -> None:
+    world = busy_shop()
+    state = world.engine.export_state()
+    state["alerts"].append({"subject": "check", "name": "cache", "severity": "bogus", "started_at": T0})
+    state["future"] = {"anything": True}
+    for row in state["alerts"]:
+        row["new_field"] = 1
+    fresh = AlertEngine(world.cfg)
+    fresh.import_state(state, T0 + 60)
+    assert fresh.alerts(T0 + 60) == world.engine.alerts(T0 + 60)
+
+
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["version", "alerts", "silences", "checks", "statuses", "services", "subject", "name",
+                         "severity", "started_at", "id", "until", "match", "history", "api", "checkout", "status"]),
+        inner, max_size=6),
+    max_leaves=30,
+))
+def test_import_never_raises(blob: object) -> None:
+    engine = AlertEngine(config(SLO_SHOP))
+    if isinstance(blob, dict):
+        blob = {"version": 1, **blob}
+    engine.import_state(blob, T0)
+    engine.alerts(T0)
+    json.dumps(engine.export_state())
+
+
+def test_the_monitor_stays_offline_across_a_restart() -> None:
+    cfg = config('[dashboard]\ncanary = ["gw"]\n[[check]]\nname = "gw"\nkind = "tcp"\nconfirm = 1\n'
+                 '[[check]]\nname = "api"\nkind = "http"\nconfirm = 1\n')
+    engine = AlertEngine(cfg)
+    engine.observe(CheckResult("gw", "tcp", CRIT, Reason.CONNECT, "refused", 0.01, 1, T0, T0), T0)
+    fresh = AlertEngine(cfg)
+    fresh.import_state(engine.export_state(), T0)
+    assert fresh.offline and fresh.offline_checks() == {"api"}
+    fresh.observe(CheckResult("api", "http", CRIT, Reason.CONNECT, "refused", 0.01, 1, T0, T0), T0)
+    assert [a.name for a in fresh.alerts(T0)] == ["gw"]  # the api's failure is the monitor's own
+
+
+def test_a_degraded_service_that_goes_down_points_at_the_new_root_cause(shop: World) -> None:
+    shop.run(10, {"cache": CRIT})
+    shop.run(20, {"cache": CRIT})  # checkout degraded, folded under the cache
+    assert shop.alerts(20)[fingerprint("service", "checkout")].root_cause == CACHE
+    shop.run(30, {"orders-db": CRIT})
+    shop.run(40, {"orders-db": CRIT})  # now checkout is down because of the database
+    checkout = shop.alerts(40)[fingerprint("service", "checkout")]
+    assert checkout.severity == "down"
+    assert checkout.root_cause == DB
