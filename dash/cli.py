@@ -100,6 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-env", metavar="VAR", help="environment variable holding the bearer token (never pass the token itself)"
     )
 
+    timeline = sub.add_parser(
+        "timeline",
+        help="print the incident timeline from the history (Markdown or JSON)",
+        description="Print status changes, alerts, acknowledgements, silences, breaker transitions "
+        "and operator notes from the history, ready to paste into a post-mortem.",
+    )
+    timeline.add_argument("--version", action="version", version=f"healthdash {__version__}")
+    _add_config_option(timeline)
+    timeline.add_argument("--since", default="2h", metavar="DURATION", help='how far back, e.g. "30m", "2h", "3d" (default 2h)')
+    timeline.add_argument("--format", choices=("md", "json"), default="md", help="output format (default md)")
+
     validate = sub.add_parser("validate", help="check a config file and report every error")
     validate.add_argument("--version", action="version", version=f"healthdash {__version__}")
     _add_config_option(validate)
@@ -218,6 +229,41 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return run_agent(_load(args), args.listen, token)
 
 
+def cmd_timeline(args: argparse.Namespace) -> int:
+    import time
+
+    from dash.config import parse_duration
+    from dash.engine.persist import open_store
+    from dash.store import StoreError
+    from dash.timeline import to_json, to_markdown
+
+    config = _load(args)
+    try:
+        since = parse_duration(args.since)
+    except ValueError as exc:
+        print(f"healthdash: --since: {exc}", file=sys.stderr)
+        return 2
+    store, why = open_store(config, state_dir())
+    if store is None:
+        print(f"healthdash: {why}", file=sys.stderr)
+        return 2
+    try:
+        for warning in store.warnings:
+            print(f"healthdash: {warning}", file=sys.stderr)
+        until = time.time()
+        entries = store.timeline(until - since, until)
+    except StoreError as exc:
+        print(f"healthdash: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    if args.format == "json":
+        print(to_json(entries, redact=config.redactor))
+    else:
+        print(to_markdown(entries, title=config.title, since=until - since, until=until, redact=config.redactor), end="")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from dash.tui.app import run_app
 
@@ -237,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_check(args)
         if command == "agent":
             return cmd_agent(args)
+        if command == "timeline":
+            return cmd_timeline(args)
         return cmd_run(args)
     except ConfigError as exc:
         _print_errors(exc.errors)

@@ -184,6 +184,7 @@ class Snapshot:
     alerts: tuple = ()  # Alert from dash.core.alerts: open ones and recently resolved
     silences: tuple = ()  # Silence from dash.core.alerts, active ones
     offline: bool = False  # a canary is failing: the monitor's own network is in doubt
+    slos: tuple = ()  # SLOReport from dash.core.slo, one per configured SLO
 
     def breaker(self, name: str):
         """The snapshot of breaker `name`, or None."""
@@ -223,3 +224,13 @@ class BreakerState(str, enum.Enum):
     def blocks(self) -> bool:
         """True when normal probes must not be sent."""
         return self in (BreakerState.OPEN, BreakerState.FORCED_OPEN)
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorNote:
+    """A one-line note an operator wrote during an incident, for the timeline."""
+
+    at: float
+    text: str
+    check: str | None = None
+    by: str = ""

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from dash.core.alerts import Alert, AlertState, Silence
 from dash.core.breaker import BreakerSettings, BreakerSnapshot, BreakerTransition
 from dash.core.services import ServiceHealth, ServiceStatus
+from dash.core.slo import BurnAlert, SLOReport, WindowValue
 from dash.model import BreakerState, CheckResult, CheckState, Metric, Reason, Snapshot, Status
 from dash.text import clean
 
@@ -263,6 +264,31 @@ def snapshot_to_json(
         "alerts": [alert_to_json(a) for a in snapshot.alerts],
         "silences": [silence_to_json(s) for s in snapshot.silences],
         "breakers": [breaker_to_json(b) for b in snapshot.breakers],
+        "slos": [slo_to_json(r) for r in snapshot.slos],
+    }
+
+
+def _window_to_json(w: WindowValue) -> dict[str, Any]:
+    return {"window": w.window, "value": _num(w.value), "covered": w.covered}
+
+
+def slo_to_json(r: SLOReport) -> dict[str, Any]:
+    return {
+        "subject": r.subject,
+        "target": r.target,
+        "window": r.window,
+        "availability": _num(r.availability),
+        "budget_left": _num(r.budget_left),
+        "covered": r.covered,
+        "burn_rates": [_window_to_json(w) for w in r.burn_rates],
+        "availabilities": [_window_to_json(w) for w in r.availabilities],
+        "mttr": _num(r.mttr),
+        "mtbf": _num(r.mtbf),
+        "incidents": r.incidents,
+        "burn_alerts": [
+            {k: getattr(b, k) for k in ("severity", "long_window", "short_window", "rate", "long_burn", "short_burn")}
+            for b in r.burn_alerts
+        ],
     }
 
 
@@ -518,6 +544,35 @@ def snapshot_from_json(doc: Any) -> Snapshot:
         alerts=tuple(alert_from_json(a) for a in _objects(_get(d, "alerts"))),
         silences=tuple(silence_from_json(s) for s in _objects(_get(d, "silences"))),
         offline=_bool(d, "offline"),
+        slos=tuple(slo_from_json(r) for r in _objects(_get(d, "slos"))),
+    )
+
+
+def _windows_from_json(v: Any) -> tuple[WindowValue, ...]:
+    return tuple(WindowValue(_float(w, "window"), _opt_float(w, "value"), _float(w, "covered")) for w in _objects(v))
+
+
+def slo_from_json(d: Mapping[str, Any]) -> SLOReport:
+    return SLOReport(
+        subject=_text(d, "subject", limit=NAME_LIMIT),
+        target=_float(d, "target"),
+        window=_float(d, "window"),
+        availability=_opt_float(d, "availability"),
+        budget_left=_float(d, "budget_left", 100.0),
+        covered=_float(d, "covered"),
+        burn_rates=_windows_from_json(_get(d, "burn_rates")),
+        availabilities=_windows_from_json(_get(d, "availabilities")),
+        mttr=_opt_float(d, "mttr"),
+        mtbf=_opt_float(d, "mtbf"),
+        incidents=_int(d, "incidents"),
+        burn_alerts=tuple(
+            BurnAlert(
+                "page" if _text(b, "severity") == "page" else "ticket",
+                _float(b, "long_window"), _float(b, "short_window"), _float(b, "rate"),
+                _float(b, "long_burn"), _float(b, "short_burn"),
+            )
+            for b in _objects(_get(d, "burn_alerts"))
+        ),
     )
 
 

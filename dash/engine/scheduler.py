@@ -13,6 +13,7 @@ import gc
 import logging
 import math
 import random
+from collections import deque
 from dataclasses import replace
 from collections.abc import Callable, Iterable
 
@@ -21,10 +22,10 @@ from dash.clock import Clock, SystemClock
 from dash.config import CheckConfig, Config
 from dash.core.board import Board
 from dash.core.alerts import Alert, AlertEngine, AlertEvent, Notification
-from dash.core.breaker import Breaker, gate
+from dash.core.breaker import Breaker, BreakerTransition, gate
 from dash.core.services import ServiceStatus, evaluate, offline_checks
 from dash.core.retry import RetryPolicy
-from dash.model import BreakerState, CheckResult, Outcome, Reason, Snapshot, Status
+from dash.model import BreakerState, CheckResult, OperatorNote, Outcome, Reason, Snapshot, Status
 from dash.text import clean
 
 log = logging.getLogger("healthdash.engine")
@@ -33,6 +34,10 @@ ProbeFactory = Callable[[CheckConfig, Resources], Probe]
 ResultListener = Callable[[CheckResult], None]
 NotificationListener = Callable[[Notification], None]
 EventListener = Callable[[AlertEvent], None]
+TransitionListener = Callable[[str, BreakerTransition, float], None]
+ServiceListener = Callable[[ServiceStatus, float], None]
+NoteListener = Callable[[OperatorNote], None]
+NOTES_KEPT = 200
 
 TICK_SECONDS = 1.0  # how often services and alerts are re-evaluated
 
@@ -123,6 +128,12 @@ class Engine:
         self._notification_listeners: list[NotificationListener] = []
         self._event_listeners: list[EventListener] = []
         self._ticker: asyncio.Task[None] | None = None
+        self._transition_listeners: list[TransitionListener] = []
+        self._service_listeners: list[ServiceListener] = []
+        self._note_listeners: list[NoteListener] = []
+        self._seen_transition: dict[str, BreakerTransition | None] = {}
+        self.notes: deque[OperatorNote] = deque(maxlen=NOTES_KEPT)
+        self.slo_reports: dict = {}  # name -> SLOReport, kept up to date by dash.engine.persist
         for check in config.checks:
             self._adopt(check)
 
@@ -144,6 +155,56 @@ class Engine:
         """Call `listener(event)` for every alert event: fired, acknowledged, resolved, ..."""
         self._event_listeners.append(listener)
 
+    def subscribe_breaker_transitions(self, listener: TransitionListener) -> None:
+        """Call `listener(breaker, transition, wall_time)` for every breaker state change."""
+        self._transition_listeners.append(listener)
+
+    def subscribe_services(self, listener: ServiceListener) -> None:
+        """Call `listener(service_status, wall_time)` for every service at every evaluation."""
+        self._service_listeners.append(listener)
+
+    def subscribe_notes(self, listener: NoteListener) -> None:
+        """Call `listener(note)` for every operator note."""
+        self._note_listeners.append(listener)
+
+    def add_note(self, text: str, *, check: str | None = None, by: str = "") -> OperatorNote:
+        """Record an operator's one-line note (optionally about one check) for the timeline."""
+        note = OperatorNote(at=self.clock.wall(), text=clean(text, limit=500), check=check, by=clean(by, limit=80))
+        self.notes.append(note)
+        self._call(self._note_listeners, note)
+        return note
+
+    @property
+    def config_names(self) -> list[str]:
+        """The configured checks' names, in config order."""
+        return list(self._checks)
+
+    @property
+    def breaker_names(self) -> list[str]:
+        return list(self._breakers)
+
+    @staticmethod
+    def _call(listeners: list, *args: object) -> None:
+        for listener in listeners:
+            try:
+                listener(*args)
+            except Exception:
+                log.exception("a listener failed")
+
+    def _emit_transitions(self, bname: str) -> None:
+        """Tell listeners about breaker transitions not reported yet, in wall time."""
+        breaker = self._breakers.get(bname)
+        if breaker is None or not self._transition_listeners:
+            return
+        now, wall = self.clock.now(), self.clock.wall()
+        transitions = breaker.snapshot(now).transitions
+        last = self._seen_transition.get(bname)
+        fresh = transitions[transitions.index(last) + 1 :] if last in transitions else transitions
+        if transitions:
+            self._seen_transition[bname] = transitions[-1]
+        for t in fresh:
+            self._call(self._transition_listeners, bname, t, wall - (now - t.at))
+
     def snapshot(self) -> Snapshot:
         """The board as it is now."""
         now = self.clock.now()
@@ -156,6 +217,7 @@ class Engine:
             alerts=self.alerts.alerts(wall),
             silences=self.alerts.silences(wall),
             offline=bool(self._offline),
+            slos=tuple(self.slo_reports.values()),
         )
 
     @property
@@ -199,6 +261,8 @@ class Engine:
         self._offline = offline_checks(self.config.checks, self.config.canaries, statuses)
         self._services = evaluate(self.config.services, statuses, offline=self._offline)
         self.alerts.observe_services(self._services, wall)
+        for service in self._services.values():
+            self._call(self._service_listeners, service, wall)
         for note in self.alerts.notifications(wall):
             for listener in self._notification_listeners:
                 try:
@@ -278,6 +342,7 @@ class Engine:
             breaker.cancel_trial(now)
         changed = getattr(breaker, command)(now)
         self._watch_breaker(name)
+        self._emit_transitions(name)
         return changed
 
     def pause(self) -> None:
@@ -397,6 +462,7 @@ class Engine:
         if breaker is not None:
             breaker.record(self.clock.now(), failed=counts_as_failure(result), latency=result.latency, trial=trial)
             self._watch_breaker(bname)
+            self._emit_transitions(bname)
         self._publish(result)
         return result
 
@@ -460,6 +526,7 @@ class Engine:
                 if name is None or name in self._inflight or not breaker.begin_trial(now):
                     await self.clock.sleep(0.05)
                     continue
+                self._emit_transitions(bname)
                 try:
                     await self._run_and_record(name, planned=now, trial=True)
                 except asyncio.CancelledError:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dash.core.slo import BurnAlert, SLOReport, WindowValue
 from dash.agent.wire import WireError, extras_from_json, snapshot_from_json, snapshot_to_json
 from dash.core.alerts import Alert, AlertState, Silence
 from dash.core.breaker import BreakerSettings, BreakerSnapshot, BreakerTransition
@@ -70,6 +71,13 @@ def board() -> Snapshot:
         alerts=(alert, symptom),
         silences=(Silence("s1", T0 + 7200, T0, match="db*", tags=("prod",), by="bo", comment="migration"),),
         offline=True,
+        slos=(
+            SLOReport(
+                "checkout", 99.9, 2592000.0, 99.5, -400.0, 86400.0,
+                (WindowValue(3600.0, 14.4, 3600.0),), (WindowValue(3600.0, None, 0.0),),
+                120.0, None, 2, (BurnAlert("page", 3600.0, 300.0, 14.4, 15.0, 16.5),),
+            ),
+        ),
     )
 
 
@@ -214,7 +222,8 @@ def test_any_json_decodes_or_is_a_wire_error(doc):
 # What the document carries, field by field. A new field on one of these classes must be
 # added to dash/agent/wire.py (both ways) and here, or a remote board silently loses it.
 CARRIED = {
-    Snapshot: {"generated_at", "checks", "paused", "title", "errors", "breakers", "services", "alerts", "silences", "offline"},
+    Snapshot: {"generated_at", "checks", "paused", "title", "errors", "breakers", "services", "alerts", "silences", "offline",
+               "slos"},
     CheckState: {"name", "kind", "interval", "tags", "last", "history", "status_since", "running"},
     CheckResult: {"check", "kind", "status", "reason", "message", "latency", "attempts", "started_at", "finished_at",
                   "metrics", "detail", "lag"},
