@@ -202,7 +202,7 @@ def _fmt(value: float) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Reading:
+class Reading:
     """One line of the verdict: a label, its text, status and reason."""
 
     text: str
@@ -224,8 +224,8 @@ class HostProbe(Probe):
         pending: dict[str, _DiskCall] | None = None,
     ) -> None:
         self.disks = tuple(disks) if disks else None
-        self.warn = _merged(DEFAULT_WARN, warn)
-        self.crit = _merged(DEFAULT_CRIT, crit)
+        self.warn = merged_thresholds(DEFAULT_WARN, warn)
+        self.crit = merged_thresholds(DEFAULT_CRIT, crit)
         self.disk_usage: DiskUsage = disk_usage or psutil.disk_usage
         self.disk_timeout = disk_timeout
         # Mount -> its last disk_usage call; shared across host checks via Resources.
@@ -281,13 +281,13 @@ class HostProbe(Probe):
         cpu = _cpu_percent(before.cpu, now.cpu)
         rx, tx = _net_rates(before, now)
         per_core = round(now.load1 / max(1, now.cores), 2)
-        readings: list[_Reading] = []
+        readings: list[Reading] = []
         metrics: list[Metric] = []
 
         def percent(name: str, label: str, key: str, value: float) -> None:
             w, c = self.warn.get(key), self.crit.get(key)
             metrics.append(Metric(name, value, "%", w, c, 0.0, 100.0))
-            readings.append(_judged(f"{label} {value:.0f}%", value, w, c, "%"))
+            readings.append(judged(f"{label} {value:.0f}%", value, w, c, "%"))
 
         percent("cpu_percent", "cpu", "cpu", cpu)
         percent("memory_percent", "mem", "memory", now.memory_percent)
@@ -295,12 +295,12 @@ class HostProbe(Probe):
         w, c = self.warn.get("load"), self.crit.get("load")
         metrics.append(Metric("load1", round(now.load1, 2), "", min=0.0))
         metrics.append(Metric("load_per_core", per_core, "", w, c, 0.0))
-        readings.append(_judged(f"load {now.load1:.2f}", per_core, w, c, "/core", note=f"{per_core:g}/core, "))
+        readings.append(judged(f"load {now.load1:.2f}", per_core, w, c, "/core", note=f"{per_core:g}/core, "))
         for mount, value in disks.items():
             shown = clean(mount, limit=80)
             if isinstance(value, str):
                 reason = Reason.TIMEOUT if value == "not responding" else Reason.EXEC
-                readings.append(_Reading(f"disk {shown} {value}", Status.UNKNOWN, reason))
+                readings.append(Reading(f"disk {shown} {value}", Status.UNKNOWN, reason))
                 continue
             percent(f"disk:{shown}", f"disk {shown}", "disk", value)
         metrics.append(Metric("net_rx_bps", rx, "B/s", min=0.0))
@@ -318,15 +318,15 @@ class HostProbe(Probe):
         return Outcome(status, reason, message, tuple(metrics))
 
 
-def _judged(
+def judged(
     text: str, value: float, warn: float | None, crit: float | None, unit: str, note: str = ""
-) -> _Reading:
+) -> Reading:
     """A reading with its verdict: crit/warn when value >= threshold, named in the text."""
     if crit is not None and value >= crit:
-        return _Reading(f"{text} ({note}crit {_fmt(crit)}{unit})", Status.CRIT, Reason.THRESHOLD)
+        return Reading(f"{text} ({note}crit {_fmt(crit)}{unit})", Status.CRIT, Reason.THRESHOLD)
     if warn is not None and value >= warn:
-        return _Reading(f"{text} ({note}warn {_fmt(warn)}{unit})", Status.WARN, Reason.THRESHOLD)
-    return _Reading(text)
+        return Reading(f"{text} ({note}warn {_fmt(warn)}{unit})", Status.WARN, Reason.THRESHOLD)
+    return Reading(text)
 
 
 def _disk_error(exc: BaseException) -> str:
@@ -337,7 +337,7 @@ def _disk_error(exc: BaseException) -> str:
     return clean(f"unreadable: {exc}", limit=120)
 
 
-def _merged(defaults: dict[str, float | None], given: dict[str, Any] | None) -> dict[str, float | None]:
+def merged_thresholds(defaults: dict[str, float | None], given: dict[str, Any] | None) -> dict[str, float | None]:
     """Defaults overridden by the configured thresholds that are set."""
     out = {key: None if value is None else float(value) for key, value in defaults.items()}
     for key, value in (given or {}).items():
