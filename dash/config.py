@@ -18,7 +18,8 @@ and `breaker = "name"` or a table per check: checks naming the same breaker
 share it), `[[service]]` tables that roll checks up into services with named
 degraded modes, `[dashboard] canary` (the monitor's own network), alert rules
 (`[defaults] confirm/recover`, `[alerts]`), `[[maintenance]]` windows and
-`[[notify]]` targets, where history is kept (`[dashboard] state_dir`, `retention`)
+`[[notify]]` targets (webhooks, Alertmanager), `[alertmanager]` (an Alertmanager whose
+alerts are shown too), where history is kept (`[dashboard] state_dir`, `retention`)
 and service level objectives (`slo = { target = 99.9, window = "30d" }` on a check
 or a service). Names referenced anywhere must exist ("did you mean").
 """
@@ -170,7 +171,7 @@ class MaintenanceWindow:
 
 
 # Notification targets; a new kind is a new entry here plus its sender.
-NOTIFY_KINDS: tuple[str, ...] = ("webhook",)
+NOTIFY_KINDS: tuple[str, ...] = ("webhook", "alertmanager")
 PRIORITIES: tuple[str, ...] = ("P1", "P2", "P3", "P4")
 
 
@@ -194,13 +195,32 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class AlertmanagerConfig:
+    """The `[alertmanager]` table: an Alertmanager whose alerts are pulled into the
+    alert panel every `interval` seconds, each request bounded by `timeout`. `url` is
+    its base URL (e.g. "http://127.0.0.1:9093"); `secrets` are the `${VAR}` values in
+    the url and headers, for redaction."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    interval: float = 15.0
+    timeout: float = 5.0
+    line: int = 0
+    secrets: frozenset[str] = frozenset()
+
+    def __hash__(self) -> int:  # headers is a dict
+        return hash((self.url, self.line))
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole dash.toml.
 
     `state_dir` is where history is kept (None: the default,
     `$XDG_STATE_HOME/healthdash`); given paths are absolute, with "~" expanded and
     relative ones taken from the config file's directory. `retention` is how long
-    history is kept, in seconds.
+    history is kept, in seconds. `alertmanager` is the `[alertmanager]` table, or
+    None when the file has none.
     """
 
     path: str
@@ -216,6 +236,7 @@ class Config:
     notify: tuple[NotifyConfig, ...] = ()
     state_dir: str | None = None
     retention: float = DEFAULT_RETENTION
+    alertmanager: AlertmanagerConfig | None = None
 
     def check(self, name: str) -> CheckConfig:
         for c in self.checks:
@@ -396,6 +417,21 @@ def _http_url(v: str) -> str | None:  # never echoes the value: it may hold a ${
     return None if re.match(r"https?://[^/\s]", v, re.IGNORECASE) else "must be an http:// or https:// URL"
 
 
+_AM_API = re.compile(r"/api/v[12](/alerts)?/*$", re.IGNORECASE)
+
+
+def _alertmanager_url(v: str) -> str | None:
+    """An Alertmanager base URL: healthdash adds the API path itself. Never echoes the value."""
+    problem = _http_url(v)
+    if problem:
+        return problem
+    if "?" in v or "#" in v:
+        return 'must be the Alertmanager base URL, like "http://127.0.0.1:9093", without a query string'
+    if _AM_API.search(v):
+        return 'must be the Alertmanager base URL, like "http://127.0.0.1:9093"; healthdash adds /api/v2/alerts'
+    return None
+
+
 MIN_INTERVAL = 0.1
 
 # Every BreakerSettings field; absent keys inherit ([defaults.breaker] from BreakerSettings(),
@@ -493,6 +529,13 @@ NOTIFY_FIELDS: dict[str, Field] = {
     "retries": Field("int", default=3, validate=_between(0, 10)),
 }
 
+ALERTMANAGER_FIELDS: dict[str, Field] = {
+    "url": Field("str", required=True, help='base URL, e.g. "http://127.0.0.1:9093"', validate=_alertmanager_url),
+    "headers": Field("str_map", default={}, help="extra request headers; use ${VAR} for secrets"),
+    "interval": Field("duration", default="15s", help="time between pulls", validate=_at_least(1.0)),
+    "timeout": Field("duration", default="5s", help="deadline of one pull", validate=_positive_duration),
+}
+
 TOP_FIELDS: dict[str, Field] = {
     "dashboard": Field("table", fields=DASHBOARD_FIELDS),
     "defaults": Field("table", fields=DEFAULTS_FIELDS),
@@ -502,6 +545,7 @@ TOP_FIELDS: dict[str, Field] = {
     "service": Field("any"),
     "maintenance": Field("any"),
     "notify": Field("any"),
+    "alertmanager": Field("any"),  # a table with a required key: handled by hand
 }
 
 
@@ -1071,6 +1115,7 @@ class _Loader:
         services = self._services(self._tables(doc, "service"), seen)
         maintenance = [m for i, raw in enumerate(self._tables(doc, "maintenance")) if (m := self._maintenance(i, raw))]
         notify = [n for i, raw in enumerate(self._tables(doc, "notify")) if (n := self._notify(i, raw))]
+        alertmanager = self._alertmanager(doc["alertmanager"]) if "alertmanager" in doc else None
         alert_settings = self._alert_settings(alerts)
 
         if self.errors:
@@ -1092,6 +1137,7 @@ class _Loader:
             notify=tuple(notify),
             state_dir=state_dir,
             retention=float(dashboard["retention"]),
+            alertmanager=alertmanager,
         )
 
     def _state_dir(self, value: str | None) -> str | None:
@@ -1425,6 +1471,10 @@ class _Loader:
         before = len(self.errors)
         self.check_secrets = set()
         values = self.table(raw, NOTIFY_FIELDS, where)
+        if values["kind"] == "alertmanager" and values["url"] is not None:
+            problem = _alertmanager_url(values["url"])
+            if problem:
+                self.error(where.key("url"), problem)
         if len(self.errors) > before:
             return None
         return NotifyConfig(
@@ -1434,6 +1484,30 @@ class _Loader:
             min_priority=PRIORITIES.index(values["min_priority"]) + 1,
             timeout=float(values["timeout"]),
             retries=values["retries"],
+            line=self.locator.line(where.raw),
+            secrets=frozenset(s for s in self.check_secrets if s),
+        )
+
+
+    def _alertmanager(self, raw: Any) -> AlertmanagerConfig | None:
+        """The [alertmanager] table; None (after reporting why) when unusable."""
+        where = _Where(("alertmanager",), "alertmanager")
+        if not isinstance(raw, dict):
+            self.error(where, f'expected a table like [alertmanager] url = "http://127.0.0.1:9093", got {_got(raw)}')
+            return None
+        before = len(self.errors)
+        self.check_secrets = set()
+        values = self.table(raw, ALERTMANAGER_FIELDS, where)
+        interval, timeout = values["interval"], values["timeout"]
+        if interval is not None and timeout is not None and timeout > interval:
+            self.error(where.key("timeout" if "timeout" in raw else "interval"), _longer(timeout, interval))
+        if len(self.errors) > before:
+            return None
+        return AlertmanagerConfig(
+            url=values["url"],
+            headers=dict(values["headers"]),
+            interval=float(interval),
+            timeout=float(timeout),
             line=self.locator.line(where.raw),
             secrets=frozenset(s for s in self.check_secrets if s),
         )

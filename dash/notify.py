@@ -22,9 +22,19 @@ exponential backoff and full jitter (`dash.core.retry.RetryPolicy`). Failures ar
 logged to "healthdash.notify" with the URL shortened to its origin and every secret
 masked; nothing here ever raises into the caller.
 
+Kinds: "webhook" POSTs `payload()`; "alertmanager" pushes to Alertmanager's API v2
+(labels and timing in `dash.alertmanager`): a page fires an Alertmanager alert, its
+resolution ends it, and every open paged alert is re-sent every minute (Alertmanager
+drops firing alerts that are not re-sent; failed re-sends are logged and tried again at
+the next one). After a restart, `resume()` takes the open paged alerts back.
+
 A notify kind is one small class with a `send(notification)` coroutine that makes
 one attempt (raising `DeliveryError` or an httpx error on failure), registered in
-`SENDERS` under the `NotifyConfig.kind` it serves.
+`SENDERS` under the `NotifyConfig.kind` it serves. Its factory gets the target and a
+`SenderContext`. A kind that must repeat itself also has `refresh_every` (seconds)
+and a `refresh()` coroutine, which the target's worker calls between notifications
+(so a re-send never overtakes a resolution), and may keep what it sent in
+`context.memory`, which survives `reload()`.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ import asyncio
 import datetime as dt
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,9 +52,10 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from checks.http import read_capped, status_text
+from dash import alertmanager as am
 from dash.clock import Clock, SystemClock
 from dash.config import Config, NotifyConfig, format_duration
-from dash.core.alerts import Notification
+from dash.core.alerts import Alert, Notification
 from dash.core.retry import RetryPolicy
 from dash.text import Redactor, clean, is_secret_header
 
@@ -78,7 +89,19 @@ class Sender(Protocol):
         ...
 
 
-SenderFactory = Callable[[NotifyConfig, httpx.AsyncClient, Config], Sender]
+@dataclass(frozen=True, slots=True)
+class SenderContext:
+    """What a sender gets besides its target: the shared HTTP client, the whole config,
+    the Notifier's clock, and `memory`, a dict of its own that outlives reloads (kept
+    per kind and url)."""
+
+    client: httpx.AsyncClient
+    config: Config
+    clock: Clock
+    memory: dict[str, Any]
+
+
+SenderFactory = Callable[[NotifyConfig, SenderContext], Sender]
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -115,34 +138,99 @@ def payload(notification: Notification, config: Config) -> dict[str, Any]:
     }
 
 
+async def post_json(client: httpx.AsyncClient, url: str, body: Any, headers: Mapping[str, str]) -> None:
+    """POST `body` as JSON once; DeliveryError for a non-2xx answer (retryable for 408/425/429/5xx)."""
+    async with client.stream("POST", url, json=body, headers=dict(headers)) as response:
+        code = response.status_code
+        if 200 <= code < 300:
+            return
+        # A little of the body says why (e.g. "invalid token"); never more than that.
+        text, _ = await read_capped(response, ERROR_BODY_CHARS)
+    why = status_text(code, response.reason_phrase)
+    detail = clean(text, limit=ERROR_BODY_CHARS)
+    raise DeliveryError(
+        f"{why}: {detail}" if detail else why,
+        retryable=code >= 500 or code in _RETRYABLE_STATUS,
+    )
+
+
 class WebhookSender:
     """`kind = "webhook"`: POST the `payload()` JSON; any 2xx answer is delivered."""
 
-    def __init__(self, target: NotifyConfig, client: httpx.AsyncClient, config: Config) -> None:
+    def __init__(self, target: NotifyConfig, context: SenderContext) -> None:
         self._target = target
-        self._client = client
-        self._config = config
+        self._context = context
 
     async def send(self, notification: Notification) -> None:
         """POST once; DeliveryError for a non-2xx answer (retryable for 408/425/429/5xx)."""
-        body = payload(notification, self._config)
-        headers = dict(self._target.headers)
-        async with self._client.stream("POST", self._target.url, json=body, headers=headers) as response:
-            code = response.status_code
-            if 200 <= code < 300:
-                return
-            # A little of the body says why (e.g. "invalid token"); never more than that.
-            text, _ = await read_capped(response, ERROR_BODY_CHARS)
-        why = status_text(code, response.reason_phrase)
-        detail = clean(text, limit=ERROR_BODY_CHARS)
-        raise DeliveryError(
-            f"{why}: {detail}" if detail else why,
-            retryable=code >= 500 or code in _RETRYABLE_STATUS,
-        )
+        body = payload(notification, self._context.config)
+        await post_json(self._context.client, self._target.url, body, self._target.headers)
+
+
+@dataclass(eq=False)
+class _Pushed:
+    """One alert as pushed to Alertmanager: the document without endsAt, and when it
+    resolved (None while it fires)."""
+
+    document: dict[str, Any]
+    resolved_at: float | None = None
+
+    def at(self, now: float) -> dict[str, Any]:
+        """The document to send at wall time `now`."""
+        ends = self.resolved_at if self.resolved_at is not None else now + am.EXPIRES_AFTER
+        return {**self.document, "endsAt": am.iso(ends)}
+
+
+class AlertmanagerSender:
+    """`kind = "alertmanager"`: pages fire and resolutions end alerts in Alertmanager
+    (`POST {url}/api/v2/alerts`); `refresh()` re-sends every open one, and resolutions
+    not delivered yet, every `refresh_every` seconds. See dash.alertmanager."""
+
+    refresh_every = am.RESEND_EVERY
+
+    def __init__(self, target: NotifyConfig, context: SenderContext) -> None:
+        self._target = target
+        self._context = context
+        self._url = am.alerts_url(target.url)
+        self._pushed: dict[str, _Pushed] = context.memory.setdefault("pushed", {})  # fingerprint -> what was pushed
+
+    @staticmethod
+    def resume(memory: dict[str, Any], alert: Alert, config: Config) -> None:
+        """Take back an alert paged before a restart, so that it is re-sent and resolved."""
+        memory.setdefault("pushed", {}).setdefault(alert.fingerprint, _Pushed(am.api_alert(alert, config)))
+
+    async def send(self, notification: Notification) -> None:
+        """Push a page (the alert fires) or a resolution (the same labels, endsAt set)."""
+        alert = notification.alert
+        fp = alert.fingerprint
+        if notification.kind == "page":
+            entry = self._pushed[fp] = _Pushed(am.api_alert(alert, self._context.config))
+        elif notification.kind == "resolved":
+            # the labels that were pushed: Alertmanager knows the alert by them
+            entry = self._pushed.get(fp) or _Pushed(am.api_alert(alert, self._context.config))
+            entry.resolved_at = alert.resolved_at if alert.resolved_at is not None else notification.at
+            self._pushed[fp] = entry  # until delivered, so a failed resolution is sent again
+        else:
+            raise DeliveryError(f"unknown notification kind {clean(notification.kind)!r}", retryable=False)
+        await post_json(self._context.client, self._url, [entry.at(self._context.clock.wall())], self._target.headers)
+        if entry.resolved_at is not None and self._pushed.get(fp) is entry:
+            del self._pushed[fp]
+
+    async def refresh(self) -> int:
+        """Re-send every open alert (and undelivered resolution) in one request; how many."""
+        entries = list(self._pushed.items())
+        if not entries:
+            return 0
+        now = self._context.clock.wall()
+        await post_json(self._context.client, self._url, [e.at(now) for _, e in entries], self._target.headers)
+        for fp, entry in entries:
+            if entry.resolved_at is not None and self._pushed.get(fp) is entry:
+                del self._pushed[fp]
+        return len(entries)
 
 
 # NotifyConfig.kind -> its sender; a new kind is a new class here plus its name in dash.config.NOTIFY_KINDS.
-SENDERS: dict[str, SenderFactory] = {"webhook": WebhookSender}
+SENDERS: dict[str, SenderFactory] = {"webhook": WebhookSender, "alertmanager": AlertmanagerSender}
 
 
 def shown_url(url: str) -> str:
@@ -178,10 +266,16 @@ class _Target:
     label: str  # safe to log
     redact: Redactor
     queue: asyncio.Queue[Notification]
+    memory: dict[str, Any]
     sender: Sender | None = None
     worker: asyncio.Task[None] | None = None
     inflight: bool = False
     dropped: int = 0
+
+
+def _key(target: NotifyConfig) -> tuple[str, str]:
+    """What identifies a target across reloads."""
+    return (target.kind, target.url)
 
 
 def _what(note: Notification) -> str:
@@ -236,17 +330,30 @@ class Notifier:
         self._client: httpx.AsyncClient | None = None
         self.sent = 0  # notifications delivered (one per target)
         self.failed = 0  # notifications given up on after every attempt
+        self._memory: dict[tuple[str, str], dict[str, Any]] = {}  # per kind and url, kept over reloads
         self._configure(config)
 
     def _configure(self, config: Config) -> None:
         self.config = config
-        self._paged: dict[str, list[_Target]] = {}  # fingerprint -> the targets its page went to
+        old_paged = getattr(self, "_paged", {})
         self._targets: list[_Target] = []
         redact = _redactor(config)
+        memory: dict[tuple[str, str], dict[str, Any]] = {}
         for i, target in enumerate(config.notify):
             where = f"notify[#{i + 1}]" + (f" (line {target.line})" if target.line else "")
             label = f"{where} {redact(shown_url(target.url))}"
-            self._targets.append(_Target(target, label, redact, asyncio.Queue(maxsize=self._queue_size)))
+            if _key(target) not in memory:
+                memory[_key(target)] = self._memory.get(_key(target), {})
+            queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize=self._queue_size)
+            self._targets.append(_Target(target, label, redact, queue, memory[_key(target)]))
+        self._memory = memory  # what removed targets remembered goes with them
+        # fingerprint -> the targets its page went to; targets that stay (same kind and url) keep their pages
+        self._paged: dict[str, list[_Target]] = {}
+        for fp, targets in old_paged.items():
+            keys = {_key(t.config) for t in targets}
+            kept = [t for t in self._targets if _key(t.config) in keys]
+            if kept:
+                self._paged[fp] = kept
 
     async def reload(self, config: Config) -> None:
         """Adopt a new config: what is queued gets the stop grace on the old targets,
@@ -256,6 +363,20 @@ class Notifier:
         self._configure(config)
         if running:
             await self.start()
+
+    def resume(self, alerts: Iterable[Alert]) -> None:
+        """After a restart: take back the open alerts that were paged before it (from
+        the restored alert state), so their resolutions go out and the kinds that
+        repeat themselves (alertmanager) keep them alive. Sends nothing by itself."""
+        for alert in alerts:
+            if not (alert.paged and alert.is_open):
+                continue
+            admitted = [t for t in self._targets if alert.priority <= t.config.min_priority]
+            self._paged.setdefault(alert.fingerprint, admitted)
+            for target in admitted:
+                resume = getattr(SENDERS.get(target.config.kind), "resume", None)
+                if resume is not None:
+                    resume(target.memory, alert, self.config)
 
     @property
     def dropped(self) -> int:
@@ -307,7 +428,8 @@ class Notifier:
             if factory is None:  # dash.config only accepts known kinds; a mismatch is a bug
                 log.error(f"{target.label}: no sender for notify kind {clean(target.config.kind)!r}; skipped")
                 continue
-            target.sender = factory(target.config, self._client, self.config)
+            context = SenderContext(self._client, self.config, self.clock, target.memory)
+            target.sender = factory(target.config, context)
             target.worker = asyncio.ensure_future(self._work(target))
 
     async def stop(self) -> None:
@@ -332,8 +454,19 @@ class Notifier:
         await client.aclose()
 
     async def _work(self, target: _Target) -> None:
+        every = float(getattr(target.sender, "refresh_every", 0.0) or 0.0)
+        due = self.clock.now() + every
         while True:
-            note = await target.queue.get()
+            if every and self.clock.now() >= due:  # checked first, so a busy queue cannot starve it
+                await self._refresh(target, every)
+                due = self.clock.now() + every
+            if every:
+                try:
+                    note = await self.clock.within(target.queue.get(), due - self.clock.now())
+                except (TimeoutError, asyncio.TimeoutError):
+                    continue
+            else:
+                note = await target.queue.get()
             target.inflight = True
             try:
                 await self._deliver(target, note)
@@ -343,26 +476,44 @@ class Notifier:
                 target.inflight = False
                 target.queue.task_done()
 
+    async def _attempt(self, target: _Target, work: Awaitable[object]) -> tuple[str, bool] | None:
+        """Await one attempt within the target's timeout: None when it worked, else
+        (why, whether retrying may help)."""
+        timeout = target.config.timeout
+        try:
+            await self.clock.within(work, timeout)
+        except DeliveryError as exc:
+            return exc.message, exc.retryable
+        except (TimeoutError, asyncio.TimeoutError):
+            return f"no answer within {format_duration(timeout)}", True
+        except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+            return f"{type(exc).__name__}: {clean(exc)}".rstrip(": "), True
+        except Exception as exc:  # a bug in a sender: say what, without a traceback that may hold secrets
+            return f"internal error: {type(exc).__name__}: {clean(exc)}", False
+        return None
+
+    async def _refresh(self, target: _Target, every: float) -> None:
+        """One re-send of what the target repeats; a failure waits for the next one."""
+        sender: Any = target.sender
+        failure = await self._attempt(target, sender.refresh())
+        if failure is not None:
+            log.warning(
+                target.redact(f"re-sending open alerts to {target.label} failed: {failure[0]}; next try in {format_duration(every)}")
+            )
+        else:
+            log.debug(f"re-sent open alerts to {target.label}")
+
     async def _deliver(self, target: _Target, note: Notification) -> bool:
         """Try `note` on `target` up to 1 + retries times; True once delivered."""
         assert target.sender is not None
         attempts = target.config.retries + 1
-        timeout = target.config.timeout
         for attempt in range(1, attempts + 1):
-            try:
-                await self.clock.within(target.sender.send(note), timeout)
-            except DeliveryError as exc:
-                why, retryable = exc.message, exc.retryable
-            except (TimeoutError, asyncio.TimeoutError):
-                why, retryable = f"no answer within {format_duration(timeout)}", True
-            except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
-                why, retryable = f"{type(exc).__name__}: {clean(exc)}".rstrip(": "), True
-            except Exception as exc:  # a bug in a sender: say what, without a traceback that may hold secrets
-                why, retryable = f"internal error: {type(exc).__name__}: {clean(exc)}", False
-            else:
+            failure = await self._attempt(target, target.sender.send(note))
+            if failure is None:
                 self.sent += 1
                 log.info(f"{_what(note)} sent to {target.label}" + (f" (attempt {attempt})" if attempt > 1 else ""))
                 return True
+            why, retryable = failure
             if not retryable or attempt == attempts:
                 self.failed += 1
                 tries = f" after {attempt} attempts" if attempt > 1 else ""

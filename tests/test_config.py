@@ -1088,12 +1088,84 @@ def test_notify_errors_never_show_secrets() -> None:
         {"HOOK": "hook-secret-1"},
     )
     assert errors == [
-        'dash.toml:2: notify[#1].kind: expected one of "webhook", got "slakc" (string)',
+        'dash.toml:2: notify[#1].kind: expected one of "webhook", "alertmanager", got "slakc" (string)',
         "dash.toml:3: notify[#1].url: must be an http:// or https:// URL",
         'dash.toml:4: notify[#1].min_priority: expected one of "P1", "P2", "P3", "P4", got "p1" (string)',
-        "dash.toml:6: notify[#2].kind: required key is missing; expected one of: webhook",
+        "dash.toml:6: notify[#2].kind: required key is missing; expected one of: webhook, alertmanager",
     ]
     assert not any("hook-secret-1" in e for e in errors)
+
+
+def test_notify_alertmanager_takes_the_base_url() -> None:
+    cfg = parse('[[notify]]\nkind = "alertmanager"\nurl = "http://127.0.0.1:9093/am/"\n')
+    (target,) = cfg.notify
+    assert (target.kind, target.url, target.min_priority) == ("alertmanager", "http://127.0.0.1:9093/am/", 2)
+    errors = errors_of(
+        """\
+        [[notify]]
+        kind = "alertmanager"
+        url = "http://127.0.0.1:9093/api/v2/alerts"
+
+        [[notify]]
+        kind = "alertmanager"
+        url = "http://127.0.0.1:9093/?token=${AM_TOKEN}"
+
+        [[notify]]
+        kind = "webhook"
+        url = "http://127.0.0.1:9000/api/v2/alerts"
+        """,
+        {"AM_TOKEN": "am-secret-123"},
+    )
+    assert errors == [
+        'dash.toml:3: notify[#1].url: must be the Alertmanager base URL, like "http://127.0.0.1:9093"; healthdash adds /api/v2/alerts',
+        'dash.toml:7: notify[#2].url: must be the Alertmanager base URL, like "http://127.0.0.1:9093", without a query string',
+    ]  # a webhook may have any path
+
+
+def test_alertmanager_table() -> None:
+    assert parse(PINGS).alertmanager is None
+    cfg = parse(
+        PINGS
+        + """
+        [alertmanager]
+        url = "https://am.internal:9093"
+        headers = { Authorization = "Bearer ${AM_TOKEN}" }
+        interval = "30s"
+        """,
+        {"AM_TOKEN": "tok-am-42"},
+    )
+    am = cfg.alertmanager
+    assert am is not None
+    assert (am.url, dict(am.headers), am.interval, am.timeout, am.secrets) == (
+        "https://am.internal:9093", {"Authorization": "Bearer tok-am-42"}, 30.0, 5.0, frozenset({"tok-am-42"}),
+    )
+    assert am.line == PINGS.count("\n") + 2
+    assert cfg.redactor("Bearer tok-am-42") == "Bearer ********"
+    defaults = parse('[alertmanager]\nurl = "http://127.0.0.1:9093"\n').alertmanager
+    assert defaults is not None and (defaults.interval, defaults.timeout, dict(defaults.headers)) == (15.0, 5.0, {})
+
+
+def test_alertmanager_errors() -> None:
+    assert errors_of(
+        """\
+        [alertmanager]
+        url = "127.0.0.1:9093"
+        interval = "10s"
+        timeout = "20s"
+        intervall = "1m"
+        """
+    ) == [
+        "dash.toml:2: alertmanager.url: must be an http:// or https:// URL",
+        "dash.toml:4: alertmanager.timeout: timeout 20s is longer than interval 10s",
+        'dash.toml:5: alertmanager.intervall: unknown key; did you mean "interval"?',
+    ]
+    assert errors_of("[alertmanager]\ninterval = \"500ms\"\n") == [
+        "dash.toml:1: alertmanager.url: required key is missing",
+        "dash.toml:2: alertmanager.interval: must be at least 1s, got 500ms",
+    ]
+    assert errors_of('alertmanager = "http://127.0.0.1:9093"\n') == [
+        'dash.toml:1: alertmanager: expected a table like [alertmanager] url = "http://127.0.0.1:9093", got "http://127.0.0.1:9093" (string)',
+    ]
 
 
 # --- history and SLOs -------------------------------------------------------------------

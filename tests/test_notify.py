@@ -1,8 +1,10 @@
-"""Webhook notifications, against a real loopback HTTP server that records every request."""
+"""Webhook and Alertmanager notifications, against a real loopback HTTP server that
+records every request."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import random
 import socket
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from dash import alertmanager as am
 from dash.clock import FakeClock
 from dash.config import Config, parse_config
 from dash.core.alerts import Alert, AlertEngine, AlertState, Notification
@@ -33,7 +36,7 @@ class Received:
     path: str
     query: str
     headers: dict[str, str]
-    body: dict[str, Any]
+    body: Any  # a dict for webhooks, a list of alerts for Alertmanager
 
 
 class Hook:
@@ -373,3 +376,171 @@ def test_payload_masks_check_secrets() -> None:
     cfg = config(webhook("http://127.0.0.1:1/"), extra='[[check]]\nname = "db"\nkind = "tcp"\ndescription = "${PW}"\n', environ={"PW": "hunter2hunter2"})
     note = Notification("page", alert("db", 1, message="login as app/hunter2hunter2 failed"), T0)
     assert payload(note, cfg)["message"] == f"login as app/{REDACTED} failed"
+
+
+# --- kind = "alertmanager" ---------------------------------------------------------------
+
+AM_PATH = "/am/api/v2/alerts"  # the base URL in these tests has a path prefix, as behind a proxy
+WALL = T0 + 30  # the fake clock's wall time when the notifier starts
+
+
+def alertmanager(url: str, *, min_priority: str = "P2", retries: int = 0, headers: str = "") -> str:
+    text = f'[[notify]]\nkind = "alertmanager"\nurl = "{url}"\nmin_priority = "{min_priority}"\nretries = {retries}\ntimeout = "2s"\n'
+    return text + (f"headers = {headers}\n" if headers else "")
+
+
+def am_clock() -> FakeClock:
+    return FakeClock(start=0.0, wall_offset=WALL)
+
+
+def iso(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def test_alertmanager_gets_firing_then_resolved_with_the_same_labels(hook: Hook) -> None:
+    cfg = config(
+        alertmanager(hook.url("/am/"), headers='{ Authorization = "Bearer am-token-1234" }'),
+        extra='[dashboard]\ntitle = "payments on call"\n[[check]]\nname = "orders-db"\nkind = "tcp"\nrunbook = "https://wiki.example/orders-db"\n',
+    )
+    clock = am_clock()
+    notifier = Notifier(cfg, clock=clock)
+    await notifier.start()
+    notifier.submit(page("orders-db", 1))
+    await hook.wait_for(1)
+    # by its resolution the priority dropped: Alertmanager still needs the labels it knows
+    notifier.submit(Notification("resolved", alert("orders-db", 3, state=AlertState.RESOLVED, resolved_at=T0 + 90), T0 + 90))
+    await hook.wait_for(2)
+    await notifier.stop()
+
+    fired, ended = hook.requests
+    assert (fired.path, ended.path) == (AM_PATH, AM_PATH)
+    assert fired.headers["Authorization"] == "Bearer am-token-1234"
+    assert fired.headers["Content-Type"] == "application/json"
+    labels = {
+        "alertname": "HealthdashCheckUnhealthy",
+        "source": "healthdash",
+        "subject": "check",
+        "check": "orders-db",
+        "severity": "crit",
+        "priority": "P1",
+        "dashboard": "payments on call",
+    }
+    annotations = {
+        "summary": "refused",
+        "description": "P1: orders-db crit",
+        "fingerprint": "check:orders-db:unhealthy",
+        "runbook": "https://wiki.example/orders-db",
+    }
+    assert fired.body == [
+        {"labels": labels, "annotations": annotations, "startsAt": "2027-01-15T08:00:00.000Z", "endsAt": iso(WALL + 240)}
+    ]
+    (resolution,) = ended.body
+    assert resolution["labels"] == labels
+    assert resolution["startsAt"] == "2027-01-15T08:00:00.000Z"
+    assert resolution["endsAt"] == "2027-01-15T08:01:30.000Z"
+    assert (notifier.sent, notifier.failed) == (2, 0)
+
+
+async def test_alertmanager_labels_of_services_and_slos() -> None:
+    cfg = config(alertmanager("http://127.0.0.1:1"))
+    service = alert("checkout", 2, fingerprint="service:checkout:unhealthy", subject="service", severity="down", priority_reason="P2: checkout down")
+    burn = alert("checkout", 2, fingerprint="slo:checkout:burn", subject="slo", severity="page", message="burning")
+    assert am.api_alert(service, cfg)["labels"] == {
+        "alertname": "HealthdashServiceUnhealthy", "source": "healthdash", "subject": "service", "service": "checkout",
+        "severity": "down", "priority": "P2", "dashboard": "healthdash",
+    }
+    slo = am.api_alert(burn, cfg)
+    assert slo["labels"]["alertname"] == "HealthdashSLOBurn" and slo["labels"]["slo"] == "checkout"
+    assert slo["annotations"] == {"summary": "burning", "description": "P2: checkout crit", "fingerprint": "slo:checkout:burn"}
+
+
+async def test_alertmanager_open_alerts_are_resent_every_minute(hook: Hook, notify_logs) -> None:
+    clock = am_clock()
+    notifier = Notifier(config(alertmanager(hook.url("/am"))), clock=clock)
+    await notifier.start()
+    notifier.submit(page("orders-db", 1))
+    notifier.submit(page("billing", 2))
+    await hook.wait_for(2)
+    await clock.advance(59)
+    await asyncio.sleep(0.05)
+    assert len(hook.requests) == 2  # not yet
+    await clock.advance(1)
+    await hook.wait_for(3)
+    resend = hook.requests[2].body
+    assert [a["labels"]["check"] for a in resend] == ["orders-db", "billing"]  # both, in one request
+    assert {a["endsAt"] for a in resend} == {iso(WALL + 60 + 240)}  # pushed forward each time
+
+    notifier.submit(resolved("orders-db", 1))
+    await hook.wait_for(4)
+    await clock.advance(60)
+    await hook.wait_for(5)
+    assert [a["labels"]["check"] for a in hook.requests[4].body] == ["billing"]  # the resolved one is done
+    notifier.submit(resolved("billing", 2))
+    await hook.wait_for(6)
+    await clock.advance(120)
+    await asyncio.sleep(0.05)
+    assert len(hook.requests) == 6  # nothing open: nothing re-sent
+    await notifier.stop()
+    assert "re-sent open alerts to notify[#1]" in logged(notify_logs)
+
+
+async def test_alertmanager_resolution_that_failed_goes_out_with_the_next_resend(hook: Hook, notify_logs) -> None:
+    hook.answers[AM_PATH] = [200, 503, 503]
+    clock = am_clock()
+    notifier = Notifier(config(alertmanager(hook.url("/am"))), clock=clock)
+    await notifier.start()
+    notifier.submit(page("orders-db", 1))
+    notifier.submit(resolved("orders-db", 1))
+    await until(lambda: notifier.failed == 1)  # retries = 0: given up at once ...
+    await clock.advance(60)
+    await hook.wait_for(3)  # ... the re-send fails too ...
+    await until(lambda: "re-sending open alerts" in logged(notify_logs))
+    await clock.advance(60)
+    await hook.wait_for(4)  # ... the next one gets through
+    (late,) = hook.requests[3].body
+    assert late["endsAt"] == iso(T0 + 90)
+    await clock.advance(60)
+    await asyncio.sleep(0.05)
+    assert len(hook.requests) == 4  # delivered: not sent again
+    await notifier.stop()
+    assert "re-sending open alerts to notify[#1] (line 1) " in logged(notify_logs)
+    assert "failed: 503 Service Unavailable: no:" in logged(notify_logs)
+    assert "next try in 1m" in logged(notify_logs)
+
+
+async def test_alertmanager_keeps_its_alerts_over_reload_and_restart(hook: Hook) -> None:
+    clock = am_clock()
+    cfg = config(alertmanager(hook.url("/am")))
+    notifier = Notifier(cfg, clock=clock)
+    await notifier.start()
+    notifier.submit(page("orders-db", 1))
+    await hook.wait_for(1)
+    await notifier.reload(config(alertmanager(hook.url("/am"), min_priority="P3")))
+    await clock.advance(60)
+    await hook.wait_for(2)
+    assert hook.requests[1].body[0]["labels"]["check"] == "orders-db"  # still re-sent after the reload
+    await notifier.stop()
+
+    # a restart: a new notifier learns what was paged from the restored alert state
+    restarted = Notifier(cfg, clock=clock)
+    restarted.resume([alert("orders-db", 1, paged=True), alert("quiet", 1), alert("over", 1, paged=True, resolved_at=T0)])
+    await restarted.start()
+    await clock.advance(60)
+    await hook.wait_for(3)
+    assert [a["labels"]["check"] for a in hook.requests[2].body] == ["orders-db"]
+    restarted.submit(resolved("orders-db", 4))  # P4 now, below min_priority: it still goes where the page went
+    await hook.wait_for(4)
+    await restarted.stop()
+    assert hook.requests[3].body[0]["endsAt"] == iso(T0 + 90)
+
+
+async def test_alertmanager_rejection_is_not_retried(hook: Hook, notify_logs) -> None:
+    hook.answers[AM_PATH] = [400]
+    notifier = Notifier(config(alertmanager(hook.url("/am"), retries=3)))
+    await notifier.start()
+    notifier.submit(page("orders-db", 1))
+    await until(lambda: notifier.failed == 1)
+    await notifier.stop()
+    assert len(hook.requests) == 1
+    assert "page for check orders-db (P1) to notify[#1] (line 1)" in logged(notify_logs)
+    assert "failed: 400 Bad Request" in logged(notify_logs)

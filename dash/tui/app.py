@@ -1,15 +1,18 @@
 """The dashboard application: renders engine snapshots, turns keys into engine commands.
 
 No rule lives here: what a row says and in which order comes from `dash.tui.view`;
-the engine decides everything about checks. The app only refreshes (about once a
-second, sooner after a result, at most four times a second), forwards commands
-(pause, run now, reload) and keeps the config file under watch.
+the engine decides everything about checks, breakers and alerts. The app only
+refreshes (about once a second, sooner after a result, at most four times a
+second), forwards commands (pause, run now, reload, acknowledge, silence, breaker
+overrides), tells the user about pages (toast and bell) and keeps the config file
+under watch.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,13 +22,18 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from dash.config import Config, ConfigError, find_config, load_config
+from dash.clock import Clock
+from dash.config import Config, ConfigError, find_config, format_duration, load_config
+from dash.core.alerts import Notification as AlertNotification
 from dash.model import CheckResult, Snapshot
 from dash.tui.palette import Palette
+from dash.tui.screens.breakers import COMMANDS as BREAKER_COMMANDS
+from dash.tui.screens.breakers import BreakersScreen
 from dash.tui.screens.detail import DetailScreen
 from dash.tui.screens.help import HelpScreen
 from dash.tui.screens.overview import OverviewScreen
-from dash.tui.view import keymap_from_config
+from dash.tui.screens.silence import SilenceForm, SilenceRequest, SilencesScreen
+from dash.tui.view import alert_reason, clock_text, keymap_from_config
 
 REFRESH_SECONDS = 1.0
 FAST_REFRESH_SECONDS = 0.25  # the cap: never redraw more often than this
@@ -45,40 +53,59 @@ THEMES = (
     "tokyo-night",
 )
 
-# (binding id, default keys as shown, what it does). The ids are the action names `[keys]` remaps.
-KEYS: tuple[tuple[str, str, str], ...] = (
-    ("up", "↑ k", "previous check"),
-    ("down", "↓ j", "next check"),
-    ("detail", "enter", "open the check's detail"),
-    ("back", "esc", "back (detail) / clear the filter (overview)"),
-    ("filter", "/", "filter by name, kind, tag or message; !text hides matches"),
-    ("sort", "s", "next sort: severity, name, latency, last change"),
-    ("pause", "p", "pause / resume all checks"),
-    ("run", "r", "run the selected check now"),
-    ("run_all", "R", "run every check now"),
-    ("theme", "t", "next theme"),
-    ("reload", "ctrl+r", "reload the config file"),
-    ("help", "?", "this help"),
-    ("quit", "q", "quit"),
+# Help lines: (binding ids, their default keys as shown, what they do). The ids are the
+# action names `[keys]` remaps; related keys share a line so the help fits 80x24.
+KEYS: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = (
+    (("up", "down"), ("↑ k", "↓ j"), "previous / next check (or alert, in the alert panel)"),
+    (("detail", "back"), ("enter", "esc"), "open the check's detail / back (or clear the filter)"),
+    (("filter",), ("/",), "filter by name, kind, tag or message; !text hides matches"),
+    (("sort",), ("s",), "next sort: severity, name, latency, last change"),
+    (("pause",), ("p",), "pause / resume all checks"),
+    (("run", "run_all"), ("r", "R"), "run the selected check / every check now"),
+    (("ack", "unack"), ("a", "A"), "acknowledge the selected check's or alert's alert / undo"),
+    (("silence", "silences", "delete_silence"), ("x", "X", "d"), "silence by name or glob / list / remove (d)"),
+    (("symptoms", "focus_alerts"), ("e", "tab"), "show or fold symptoms / focus the alert panel"),
+    (("breakers",), ("b",), "circuit breakers: ours and the watched applications'"),
+    (("force_open", "force_closed", "metrics_only", "reset_breaker"), ("o", "c", "m", "z"),
+     "breaker: force open / closed / metrics-only / reset"),
+    (("theme", "reload"), ("t", "ctrl+r"), "next theme / reload the config file"),
+    (("help", "quit"), ("?", "q"), "this help / quit"),
 )
 # Binding ids that exist but are not listed above (they share a key with a listed one).
-_EXTRA_IDS = ("clear_filter", "close_help")
-BINDING_IDS = tuple(k for k, _, _ in KEYS) + _EXTRA_IDS
+_EXTRA_IDS = ("clear_filter", "close_help", "close_silence")
+BINDING_IDS = tuple(i for ids, _, _ in KEYS for i in ids) + _EXTRA_IDS
 
 
 class SnapshotSource(Protocol):
     """What the app needs from the engine."""
 
+    clock: Clock
+
     @property
     def paused(self) -> bool: ...
     def snapshot(self) -> Snapshot: ...
     def subscribe(self, listener: Any) -> None: ...
+    def subscribe_notifications(self, listener: Any) -> None: ...
+    def acknowledge(self, fingerprint: str, *, until: float | None = None, by: str = "", comment: str = "") -> bool: ...
+    def unacknowledge(self, fingerprint: str) -> bool: ...
+    def silence(self, *, until: float, match: str | None = None, tags: tuple[str, ...] = (), by: str = "",
+                comment: str = "") -> str: ...
+    def unsilence(self, silence_id: str) -> bool: ...
+    def breaker_command(self, name: str, command: str) -> bool: ...
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def run_now(self, name: str | None = None) -> None: ...
     async def reload(self, config: Config) -> None: ...
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
+
+
+def _operator() -> str:
+    """Who acknowledges and silences: the login name, as alert events record it."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in this environment (containers): still say where it came from
+        return "tui"
 
 
 def _file_signature(path: str) -> tuple[int, int] | None:
@@ -96,10 +123,12 @@ class HealthDashApp(App[int]):
     TITLE = "healthdash"
 
     BINDINGS = [
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("question_mark", "help", "Help", id="help"),
+        Binding("b", "breakers", "Breakers", id="breakers"),
         Binding("p", "toggle_pause", "Pause", id="pause"),
-        Binding("R", "run_all", "All", id="run_all"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("R", "run_all", "All", show=False, id="run_all"),
+        Binding("X", "silences", "Silences", show=False, id="silences"),
         Binding("t", "next_theme", "Theme", show=False, id="theme"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="reload"),
     ]
@@ -111,6 +140,7 @@ class HealthDashApp(App[int]):
         config_path: str | os.PathLike[str] | None = None,
         *,
         watch_config: bool = True,
+        demo: Any = None,
     ) -> None:
         super().__init__()
         if "TEXTUAL_ANIMATIONS" not in os.environ:  # a status board does not slide or fade
@@ -120,12 +150,14 @@ class HealthDashApp(App[int]):
         self.config_path = os.fspath(config_path) if config_path is not None else None
         self.config_errors: tuple[str, ...] = ()
         self.snapshot: Snapshot | None = None
+        self.snapshot_mono = 0.0  # the engine's monotonic time when `snapshot` was taken
         self.title = config.title
         self._watch = watch_config and self.config_path is not None
         self._signature: tuple[int, int] | None = None
         self._dirty = False
         self._palette = Palette()
         self.overview = OverviewScreen()
+        self.demo = demo  # `healthdash --demo`: its dependencies can be broken from the palette
 
     def get_default_screen(self) -> Screen:
         return self.overview
@@ -135,6 +167,7 @@ class HealthDashApp(App[int]):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._apply_keymap()
         self.engine.subscribe(self._on_result)
+        self.engine.subscribe_notifications(self._on_notification)
         await self.engine.start()  # starts tasks only: the first paint never waits for a check
         self.refresh_snapshot()
         self.set_interval(REFRESH_SECONDS, self.refresh_snapshot, name="refresh")
@@ -160,11 +193,39 @@ class HealthDashApp(App[int]):
         self._dirty = False
         snap = self.engine.snapshot()
         self.snapshot = snap
+        self.snapshot_mono = self.engine.clock.now()
         self.overview.show(snap, self._palette, self.config_errors, restyle=restyle)
         for screen in self.screen_stack:
-            if isinstance(screen, DetailScreen):
+            if isinstance(screen, BreakersScreen):
+                screen.show(snap, self._palette, self.snapshot_mono, restyle=restyle)
+            elif isinstance(screen, (DetailScreen, SilencesScreen)):
                 screen.show(snap, self._palette, restyle=restyle)
         return snap
+
+    def _on_notification(self, note: AlertNotification) -> None:
+        """A page: toast and bell (unless [alerts] turns them off); a resolution: a quiet toast."""
+        settings = self.config.alerts
+        alert = note.alert
+        if note.kind == "page":
+            if settings.toast:
+                self.notify(
+                    alert_reason(alert),
+                    title=f"{alert.priority_label} page: {alert.name}",
+                    severity="error",
+                    timeout=30,
+                    markup=False,
+                )
+            if settings.bell:
+                self.bell()
+        elif note.kind == "resolved" and settings.toast:
+            lasted = (alert.resolved_at or note.at) - alert.started_at
+            self.notify(
+                f"{alert.name} recovered after {format_duration(max(0.0, round(lasted)))}",
+                title=f"resolved: {alert.name}",
+                timeout=5,
+                markup=False,
+            )
+        self._dirty = True
 
     def _theme_changed(self, _theme: object) -> None:
         self._palette = Palette(self.theme_variables)
@@ -187,7 +248,10 @@ class HealthDashApp(App[int]):
     def key_lines(self) -> list[tuple[str, str]]:
         """(keys, what they do) for the help screen, with `[keys]` remappings applied."""
         keymap = self._keymap
-        return [(keymap.get(bid, default), what) for bid, default, what in KEYS]
+        return [
+            (" ".join(keymap.get(bid, default) for bid, default in zip(ids, defaults)), what)
+            for ids, defaults, what in KEYS
+        ]
 
     def action_help(self) -> None:
         """Show every key."""
@@ -215,6 +279,95 @@ class HealthDashApp(App[int]):
         n = len(self.snapshot.checks) if self.snapshot else 0
         self.notify(f"running all {n} checks now", timeout=2, markup=False)
 
+    # -- alerts, silences, breakers ----------------------------------------------------
+
+    def _alert(self, fingerprint: str | None):
+        """The open alert with `fingerprint` in the current snapshot, or None."""
+        snap = self.engine.snapshot()  # fresh: the alert may have opened since the last redraw
+        return next((a for a in snap.alerts if a.fingerprint == fingerprint and a.is_open), None)
+
+    def acknowledge_alert(self, fingerprint: str | None, name: str) -> bool:
+        """Acknowledge the open alert `fingerprint` (about `name`) until it recovers."""
+        alert = self._alert(fingerprint)
+        if alert is None:
+            self.notify(f"{name}: no open alert to acknowledge", severity="warning", timeout=3, markup=False)
+            return False
+        if alert.acked_by is not None:
+            self.notify(f"{name}: already acknowledged by {alert.acked_by} (A takes it back)", timeout=3, markup=False)
+            return False
+        done = self.engine.acknowledge(alert.fingerprint, by=_operator())
+        if done:
+            self.notify(f"acknowledged {name} until it recovers (A takes it back)", timeout=3, markup=False)
+        self.refresh_snapshot()
+        return done
+
+    def unacknowledge_alert(self, fingerprint: str | None, name: str) -> bool:
+        """Take back the acknowledgement of alert `fingerprint` (about `name`)."""
+        alert = self._alert(fingerprint)
+        if alert is None or alert.acked_by is None:
+            self.notify(f"{name}: not acknowledged", severity="warning", timeout=3, markup=False)
+            return False
+        done = self.engine.unacknowledge(alert.fingerprint)
+        if done:
+            self.notify(f"{name}: acknowledgement taken back", timeout=3, markup=False)
+        self.refresh_snapshot()
+        return done
+
+    def open_silence_form(self, match: str = "") -> None:
+        """Ask for a silence (match defaults to `match`), then add it."""
+        self.push_screen(SilenceForm(match), self._add_silence)
+
+    def _add_silence(self, request: SilenceRequest | None) -> None:
+        if request is None:
+            return
+        until = self.engine.clock.wall() + request.seconds
+        try:
+            sid = self.engine.silence(until=until, match=request.match, by=_operator(), comment=request.comment)
+        except ValueError as exc:
+            self.notify(str(exc), title="not silenced", severity="error", markup=False)
+            return
+        self.notify(
+            f"silenced {request.match} for {format_duration(request.seconds)}, until {clock_text(until)} "
+            f"({sid}; X lists silences)",
+            timeout=5,
+            markup=False,
+        )
+        self.refresh_snapshot()
+
+    def remove_silence(self, silence_id: str) -> bool:
+        """End silence `silence_id` now."""
+        silence = next((s for s in (self.snapshot.silences if self.snapshot else ()) if s.id == silence_id), None)
+        done = self.engine.unsilence(silence_id)
+        what = f"{silence_id} ({silence.match or '*'})" if silence else silence_id
+        if done:
+            self.notify(f"silence {what} removed", timeout=3, markup=False)
+        else:
+            self.notify(f"silence {what} had already ended", severity="warning", timeout=3, markup=False)
+        self.refresh_snapshot()
+        return done
+
+    def override_breaker(self, name: str, command: str) -> bool:
+        """Apply an operator override (force_open, force_closed, metrics_only, reset) to breaker `name`."""
+        done = self.engine.breaker_command(name, command)
+        if done:
+            self.notify(f"breaker {name} {BREAKER_COMMANDS[command]}", timeout=3, markup=False)
+        else:
+            self.notify(f"breaker {name} not changed: disabled in config", severity="warning", timeout=4, markup=False)
+        self.refresh_snapshot()
+        return done
+
+    def action_breakers(self) -> None:
+        """Open the breaker panel (or close it when it is open)."""
+        if isinstance(self.screen, BreakersScreen):
+            self.pop_screen()
+            return
+        self.push_screen(BreakersScreen(self.snapshot, self._palette, self.snapshot_mono))
+
+    def action_silences(self) -> None:
+        """Open the list of silences."""
+        if not isinstance(self.screen, SilencesScreen):
+            self.push_screen(SilencesScreen(self.snapshot, self._palette))
+
     def action_next_theme(self) -> None:
         """Switch to the next theme in THEMES."""
         names = [t for t in THEMES if t in self.available_themes]
@@ -237,9 +390,49 @@ class HealthDashApp(App[int]):
         yield SystemCommand("Filter checks", "Filter by name, kind, tag or message (/)", self.overview.action_filter)
         yield SystemCommand("Clear filter", "Show every check again (esc)", self.overview.action_clear_filter)
         yield SystemCommand("Next sort", "Severity, name, latency, last change (s)", self.overview.action_cycle_sort)
+        yield SystemCommand("Circuit breakers", "Every breaker, ours and the applications' (b)", self.action_breakers)
+        yield SystemCommand("Acknowledge alert", "The selected check's or alert's, until it recovers (a)", self.overview.action_ack)
+        yield SystemCommand("Unacknowledge alert", "Take the acknowledgement back (A)", self.overview.action_unack)
+        yield SystemCommand("Silence alerts", "By name or glob, for a while (x)", self.overview.action_silence)
+        yield SystemCommand("Silences", "List silences and remove them (X)", self.action_silences)
+        yield SystemCommand("Show / fold symptoms", "Symptoms under their root-cause alert (e)", self.overview.action_toggle_symptoms)
+        if isinstance(screen, BreakersScreen):
+            for command, title, key in (
+                ("force_open", "Breaker: force open", "o"),
+                ("force_closed", "Breaker: force closed", "c"),
+                ("metrics_only", "Breaker: metrics only", "m"),
+                ("reset", "Breaker: reset", "z"),
+            ):
+                yield SystemCommand(
+                    title,
+                    f"The selected breaker, {BREAKER_COMMANDS[command]} ({key})",
+                    lambda c=command, s=screen: s.action_override(c),
+                )
+        if isinstance(screen, SilencesScreen):
+            yield SystemCommand("Remove silence", "End the selected silence now (d)", screen.action_delete)
+        if self.demo is not None:
+            for name in self.demo.dependencies():
+                verb = "restore" if self.demo.is_broken(name) else "break"
+                yield SystemCommand(
+                    f"Demo: {verb} {name}",
+                    f"{'Let' if verb == 'restore' else 'Stop'} the demo's {name} accept connections",
+                    lambda n=name: self.run_worker(self._toggle_demo(n), group="demo"),
+                )
         yield SystemCommand("Next theme", "Cycle through the dashboard's themes (t)", self.action_next_theme)
         yield SystemCommand("Reload config", "Read the config file again (ctrl+r)", self.action_reload)
         yield SystemCommand("Help", "Every key and what it does (?)", self.action_help)
+
+    async def _toggle_demo(self, name: str) -> None:
+        """Break or restore one of the demo's dependencies."""
+        try:
+            if self.demo.is_broken(name):
+                await self.demo.restore_dependency(name)
+                self.notify(f"demo: {name} accepts connections again", timeout=4, markup=False)
+            else:
+                await self.demo.break_dependency(name)
+                self.notify(f"demo: {name} broken (connections refused)", severity="warning", timeout=4, markup=False)
+        except OSError as exc:
+            self.notify(f"demo: {name}: {exc.strerror or exc}", severity="error", markup=False)
 
     def on_overview_screen_open_detail(self, message: OverviewScreen.OpenDetail) -> None:
         self.push_screen(DetailScreen(message.check, self.config, self.snapshot, self._palette))
@@ -298,7 +491,7 @@ async def _serve(args: argparse.Namespace, config: Config | None, path: Path | N
         demo = await start_demo()
         config = demo.config
     engine = Engine(config)
-    app = HealthDashApp(engine, config, path)
+    app = HealthDashApp(engine, config, path, demo=demo)
     try:
         await app.run_async(mouse=not getattr(args, "no_mouse", False))
     finally:

@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from checks.breakers import RemoteBreaker, remote_breakers
 from dash.config import CheckConfig, format_duration
-from dash.model import CheckResult, CheckState, Metric, Snapshot, Status
+from dash.core.alerts import Alert, AlertState, Silence
+from dash.core.breaker import BreakerSnapshot
+from dash.core.services import ServiceHealth, ServiceStatus
+from dash.model import BreakerState, CheckResult, CheckState, Metric, Snapshot, Status
 from dash.text import REDACTED, Redactor, clean, is_secret_header
 
 Tone = str  # "ok" | "warn" | "crit" | "unknown" | "pending" | "muted"
@@ -129,10 +133,12 @@ class Row:
     retried: bool = False
     stale: bool = False
     running: bool = False
+    breaker: str = ""  # BREAKER_MARK of the check's breaker, "" when it lets probes through
+    breaker_tone: Tone = ""
 
 
-def table_row(state: CheckState, now: float) -> Row:
-    """How `state` reads in the checks table at wall time `now`."""
+def table_row(state: CheckState, now: float, breaker: BreakerState | None = None) -> Row:
+    """How `state` reads in the checks table at wall time `now` (`breaker`: its breaker's state)."""
     last = state.last
     since = state.status_since
     return Row(
@@ -147,6 +153,8 @@ def table_row(state: CheckState, now: float) -> Row:
         retried=bool(last and last.passed_after_retry),
         stale=state.is_stale(now),
         running=state.running,
+        breaker=BREAKER_MARK.get(breaker, "") if breaker is not None else "",
+        breaker_tone=BREAKER_TONE.get(breaker, "") if breaker is not None else "",
     )
 
 
@@ -371,3 +379,483 @@ def keymap_from_config(keys: Mapping[str, str], known: Iterable[str]) -> tuple[d
     keymap = {action: key for action, key in keys.items() if action in ids and key.strip()}
     unknown = sorted(action for action in keys if action not in ids)
     return keymap, unknown
+
+
+# -- circuit breakers -------------------------------------------------------------------
+
+# Drawn next to a check's status: only the states in which its probes are held back.
+BREAKER_MARK: dict[BreakerState, str] = {
+    BreakerState.OPEN: "⊘",
+    BreakerState.HALF_OPEN: "◐",
+    BreakerState.FORCED_OPEN: "⊗",
+}
+BREAKER_TONE: dict[BreakerState, Tone] = {
+    BreakerState.CLOSED: "ok",
+    BreakerState.OPEN: "crit",
+    BreakerState.HALF_OPEN: "warn",
+    BreakerState.FORCED_OPEN: "warn",
+    BreakerState.FORCED_CLOSED: "warn",  # protection switched off by hand
+    BreakerState.METRICS_ONLY: "unknown",
+    BreakerState.DISABLED: "muted",
+}
+REMOTE_SEP = " › "
+
+
+def breaker_marks(snapshot: Snapshot, breaker_of: Mapping[str, str]) -> dict[str, BreakerState]:
+    """Check name -> its breaker's state, for the checks whose breaker holds probes back.
+
+    `breaker_of` maps check names to breaker names (a check's own name unless shared).
+    """
+    states = {b.name: b.state for b in snapshot.breakers if b.state in BREAKER_MARK}
+    if not states:
+        return {}
+    out: dict[str, BreakerState] = {}
+    for c in snapshot.checks:
+        state = states.get(breaker_of.get(c.name, c.name))
+        if state is not None:
+            out[c.name] = state
+    return out
+
+
+def format_percent(value: float | None) -> str:
+    """100%, 50%, 6.7%; a dash when unknown."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.0f}%" if value >= 10 or value == 0 else f"{value:.1f}%"
+
+
+def format_per_minute(value: float | None) -> str:
+    """Calls per minute: 0, 2.5, 12, 1.2k; a dash when unknown."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if value >= 1000:
+        return f"{value / 1000:.1f}k"
+    if value >= 10 or value == 0:
+        return f"{value:.0f}"
+    return f"{value:.1f}"
+
+
+def format_countdown(seconds: float) -> str:
+    """Time left, rounded up so it never reads 0 before it is due: 24s, 4m05s, 1h02m."""
+    s = max(0, math.ceil(seconds - 1e-9))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def trial_text(b: BreakerSnapshot) -> str:
+    """When the half-open trial comes: "in 24s", "due", "running", "held" (forced open), or ""."""
+    if b.state is BreakerState.OPEN:
+        if b.next_trial_in is None:
+            return ""
+        return f"in {format_countdown(b.next_trial_in)}" if b.next_trial_in > 0 else "due"
+    if b.state is BreakerState.HALF_OPEN:
+        return "running"
+    if b.state is BreakerState.FORCED_OPEN:
+        return "held"
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerRow:
+    """One line of the breaker panel, as plain values.
+
+    `key` identifies the row: the breaker name for ours, "<check>\\x1f<name>" for a
+    watched application's. `source` is the reporting check ("" for ours);
+    `breaker` the snapshot (ours) or the decoded report (theirs), for the detail pane.
+    """
+
+    key: str
+    name: str
+    own: bool
+    state: str
+    tone: Tone
+    error: str
+    rate: str
+    p50: str
+    p90: str
+    p99: str
+    trial: str
+    errors: tuple[float, ...]
+    changed: str
+    why: str
+    source: str = ""
+    breaker: Any = None
+    sort_key: tuple = ()
+
+
+def _breaker_rank(state: BreakerState | None) -> int:
+    # Blocking states first, then those in doubt (trial running, state unknown), then the rest.
+    if state in (BreakerState.OPEN, BreakerState.FORCED_OPEN):
+        return 0
+    if state is None or state is BreakerState.HALF_OPEN:
+        return 1
+    return 2
+
+
+def own_breaker_row(b: BreakerSnapshot, mono_now: float) -> BreakerRow:
+    """How one of our breakers reads; `mono_now` is the engine clock's monotonic time."""
+    return BreakerRow(
+        key=b.name,
+        name=b.name,
+        own=True,
+        state=b.state.label,
+        tone=BREAKER_TONE.get(b.state, ""),
+        error=format_percent(b.failure_rate),
+        rate=format_per_minute(b.calls_per_minute),
+        p50=format_latency(b.p50),
+        p90=format_latency(b.p90),
+        p99=format_latency(b.p99),
+        trial=trial_text(b),
+        errors=b.error_rates,
+        changed=format_age(mono_now - b.last_transition_at),
+        why=b.last_transition_cause,
+        breaker=b,
+        sort_key=(_breaker_rank(b.state), -(b.failure_rate if b.failure_rate is not None else -1.0), b.name.casefold()),
+    )
+
+
+def remote_breaker_row(check: str, r: RemoteBreaker, reported: str) -> BreakerRow:
+    """How a watched application's breaker reads; `reported` is the age of its report."""
+    shown = f"{check}{REMOTE_SEP}{r.name}"
+    why = f"reported by {check}"
+    if r.not_permitted:
+        why += f"; {r.not_permitted} calls not permitted"
+    return BreakerRow(
+        key=f"{check}\x1f{r.name}",
+        name=shown,
+        own=False,
+        state=r.label,
+        tone=BREAKER_TONE.get(r.state, "") if r.state is not None else "unknown",
+        error=format_percent(r.failure_rate),
+        rate="-",
+        p50="-",
+        p90="-",
+        p99="-",
+        trial="",
+        errors=(),
+        changed=reported,
+        why=why,
+        source=check,
+        breaker=r,
+        sort_key=(_breaker_rank(r.state), -(r.failure_rate if r.failure_rate is not None else -1.0), shown.casefold()),
+    )
+
+
+def reporting_result(state: CheckState) -> CheckResult | None:
+    """The latest result of `state` that came from a probe (not a "circuit open: not probed" slot)."""
+    return next((r for r in reversed(state.history) if r.attempts > 0), None) or state.last
+
+
+def breaker_rows(snapshot: Snapshot, mono_now: float) -> list[BreakerRow]:
+    """Every breaker: ours, then the watched applications' (from checks of kind "breakers"),
+    errors first: open and forced open, then half-open or unknown, each by error % then name."""
+    rows = [own_breaker_row(b, mono_now) for b in snapshot.breakers]
+    for c in snapshot.checks:
+        if c.kind != "breakers":
+            continue
+        result = reporting_result(c)
+        if result is None:
+            continue
+        age = format_age(snapshot.generated_at - result.finished_at)
+        rows.extend(remote_breaker_row(c.name, r, age) for r in remote_breakers(result.metrics))
+    return sorted(rows, key=lambda r: r.sort_key)
+
+
+def breaker_counts(rows: Sequence[BreakerRow]) -> str:
+    """"1 open · 1 half-open · 4 closed · 2 remote": the breaker panel's title line."""
+    tally: dict[str, int] = {}
+    for r in rows:
+        if r.own:
+            tally[r.state.lower()] = tally.get(r.state.lower(), 0) + 1
+    order = [s.label.lower() for s in (BreakerState.OPEN, BreakerState.FORCED_OPEN, BreakerState.HALF_OPEN,
+                                       BreakerState.CLOSED, BreakerState.FORCED_CLOSED,
+                                       BreakerState.METRICS_ONLY, BreakerState.DISABLED)]
+    parts = [f"{tally[s]} {s}" for s in order if tally.get(s)]
+    remote = sum(not r.own for r in rows)
+    if remote:
+        parts.append(f"{remote} remote")
+    return " · ".join(parts) if parts else "none"
+
+
+def wall_of(mono: float, mono_now: float, wall_now: float) -> float:
+    """The wall-clock time of a monotonic instant, given both clocks' "now"."""
+    return wall_now - (mono_now - mono)
+
+
+def breaker_detail(row: BreakerRow, mono_now: float, wall_now: float, users: Sequence[str] = ()) -> list[tuple[str, str, Tone]]:
+    """The detail pane for one breaker: (label, text, tone) lines, label "" for continuation.
+
+    `users` are the checks that share this breaker (shown when it is not just one
+    check of the same name).
+    """
+    if not row.own:
+        r: RemoteBreaker = row.breaker
+        counts = []
+        if r.calls is not None:
+            counts.append(f"{r.calls} calls in its window")
+        if r.not_permitted is not None:
+            counts.append(f"{r.not_permitted} not permitted")
+        return [
+            ("breaker", f"{r.name} in the application watched by check {row.source} (as of {row.changed} ago)", ""),
+            ("rates", f"failures {format_percent(r.failure_rate)}  slow calls {format_percent(r.slow_rate)}"
+             + (f"  {', '.join(counts)}" if counts else ""), ""),
+            ("", "read-only: o c m z change healthdash's own breakers, not the application's", "muted"),
+        ]
+    b: BreakerSnapshot = row.breaker
+    s = b.settings
+    since = wall_of(b.last_transition_at, mono_now, wall_now)
+    lines: list[tuple[str, str, Tone]] = []
+    head = f"{b.state.label} since {clock_text(since)} ({row.changed} ago): {b.last_transition_cause}"
+    lines.append(("state", head, row.tone))
+    if users and list(users) != [b.name]:
+        lines.append(("checks", ", ".join(users), ""))
+    window = format_duration(s.window)
+    lines.append(("errors", f"{spark(b.error_rates, 0.0, 100.0)}  {b.failures}/{b.calls} failed, "
+                  f"{b.slow_calls} slow in {window}", "crit" if b.failures else ""))
+    lines.append(("latency", f"p50 {row.p50}  p90 {row.p90}  p99 {row.p99}  ·  {row.rate} calls/min", ""))
+    if b.state is BreakerState.OPEN:
+        rule = (f"trial {row.trial}: success closes it, failure re-opens it for "
+                f"{format_duration(min(b.open_for * 2, s.open_for_max))}")
+    elif b.state is BreakerState.HALF_OPEN:
+        rule = "trial running: its result closes or re-opens the breaker"
+    elif b.state is BreakerState.FORCED_OPEN:
+        rule = "held open by an operator: no probes, no trials until c, m or z"
+    elif b.state is BreakerState.DISABLED:
+        rule = "disabled in config: never blocks, overrides are refused"
+    else:
+        rule = (f"opens at {format_percent(s.failure_rate)} failures or {format_percent(s.slow_rate)} slow "
+                f"(>= {format_duration(s.slow_call)}) over >= {s.min_calls} calls in {window}; "
+                f"open for {format_duration(s.open_for)}")
+        if b.state in (BreakerState.FORCED_CLOSED, BreakerState.METRICS_ONLY):
+            rule = f"never blocks ({b.state.label.lower()}, z resets); " + rule
+    lines.append(("rule", rule, ""))
+    recent = list(b.transitions)[-3:][::-1]
+    if recent:
+        text = "; ".join(
+            f"{clock_text(wall_of(t.at, mono_now, wall_now))} {t.before.label}→{t.after.label}" for t in recent
+        )
+        lines.append(("history", text, "muted"))
+    return lines
+
+
+# -- services -------------------------------------------------------------------------------
+
+SERVICE_SYMBOL = {
+    ServiceHealth.DOWN: SYMBOL[Status.CRIT],
+    ServiceHealth.UNKNOWN: SYMBOL[Status.UNKNOWN],
+    ServiceHealth.DEGRADED: SYMBOL[Status.WARN],
+    ServiceHealth.OK: SYMBOL[Status.OK],
+}
+SERVICE_TONE: dict[ServiceHealth, Tone] = {
+    ServiceHealth.DOWN: "crit",
+    ServiceHealth.UNKNOWN: "unknown",
+    ServiceHealth.DEGRADED: "warn",
+    ServiceHealth.OK: "ok",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLine:
+    """One line of the services panel: "✖ checkout  down — orders-db crit"."""
+
+    symbol: str
+    name: str
+    text: str
+    tone: Tone
+
+
+def describe_service(s: ServiceStatus) -> str:
+    """A service's status in words: "down — orders-db crit", "degraded: search disabled"."""
+    because = "; ".join(s.because)
+    if s.status is ServiceHealth.DEGRADED:
+        return f"degraded: {', '.join(s.modes)}" if s.modes else f"degraded — {because}"
+    if s.status is ServiceHealth.OK:
+        return "ok"
+    return f"{s.status.value} — {because}" if because else s.status.value
+
+
+def service_lines(services: Sequence[ServiceStatus]) -> list[ServiceLine]:
+    """Services that are not ok, worst first (then tier, then config order), and one
+    line summing up the ok ones."""
+    order = {s.name: i for i, s in enumerate(services)}
+    bad = sorted(
+        (s for s in services if s.status is not ServiceHealth.OK),
+        key=lambda s: (-s.status.rank, s.tier, order[s.name]),
+    )
+    lines = [ServiceLine(SERVICE_SYMBOL[s.status], s.name, describe_service(s), SERVICE_TONE[s.status]) for s in bad]
+    ok = [s.name for s in services if s.status is ServiceHealth.OK]
+    if ok:
+        lines.append(ServiceLine(SERVICE_SYMBOL[ServiceHealth.OK], f"{len(ok)} ok", ", ".join(ok), "ok"))
+    return lines
+
+
+# -- alerts ---------------------------------------------------------------------------------
+
+UNCONFIRMED = "unconfirmed"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertLine:
+    """One line of the alert panel.
+
+    kind: "alert", "symptom" (folded under its root, shown when expanded), "folded"
+    (the "+3 symptoms" line) or "unconfirmed" (a failing check without an alert yet).
+    `fingerprint` is the alert's (None for the others); `check` names the check the
+    line is about, for silencing and the detail screen (None for services).
+    """
+
+    kind: str
+    priority: str
+    state: str
+    name: str
+    count: str
+    seen: str
+    text: str
+    tone: Tone
+    muted: bool = False
+    fingerprint: str | None = None
+    check: str | None = None
+    subject: str = "check"
+    folded: int = 0  # on a "folded" line: how many symptoms it stands for
+
+    @property
+    def key(self) -> str:
+        """What the panel's cursor follows across refreshes."""
+        return self.fingerprint or f"{self.kind}:{self.name}"
+
+    @property
+    def selectable(self) -> bool:
+        return self.kind != "folded"
+
+
+def _alert_tone(a: Alert) -> Tone:
+    if not a.is_open:
+        return "ok"
+    if a.priority <= 2:
+        return "crit"
+    return "warn" if a.priority == 3 else "unknown"
+
+
+def alert_reason(a: Alert) -> str:
+    """The priority reason without its leading "P2: <name> " (the line shows both already),
+    then the latest message: "crit; checkout down — connection refused"."""
+    reason = a.priority_reason.removeprefix(f"{a.priority_label}: ").removeprefix(f"{a.name} ")
+    return f"{reason} — {a.message}" if a.message else reason
+
+
+def alert_line(a: Alert, now: float, kind: str = "alert") -> AlertLine:
+    """How one alert reads at wall time `now`."""
+    last = a.resolved_at if a.resolved_at is not None else a.last_seen
+    state = a.state.value
+    return AlertLine(
+        kind=kind,
+        priority=a.priority_label,
+        state=state,
+        name=a.name,
+        count=f"×{a.count}",
+        seen=f"since {format_age(now - a.started_at)}, last {format_age(now - last)}",
+        text=alert_reason(a),
+        tone=_alert_tone(a),
+        muted=a.state in (AlertState.ACKNOWLEDGED, AlertState.SILENCED, AlertState.RESOLVED, AlertState.SYMPTOM),
+        fingerprint=a.fingerprint,
+        check=a.name if a.subject == "check" else None,
+        subject=a.subject,
+    )
+
+
+def _alert_order(a: Alert) -> tuple:
+    return (not a.is_open, a.priority, a.started_at, a.fingerprint)
+
+
+def alert_lines(
+    alerts: Sequence[Alert], checks: Iterable[CheckState], now: float, *, expanded: bool = False
+) -> list[AlertLine]:
+    """The alert panel: root causes and other alerts by priority then age, each root's
+    symptoms folded under it ("+3 symptoms", or one line each when `expanded`), then the
+    failing checks that have no alert yet, then the recently resolved alerts."""
+    open_fps = {a.fingerprint for a in alerts if a.is_open}
+    symptoms: dict[str, list[Alert]] = {}
+    top: list[Alert] = []
+    for a in sorted(alerts, key=_alert_order):
+        if a.is_open and a.root_cause in open_fps:
+            symptoms.setdefault(a.root_cause, []).append(a)
+        else:
+            top.append(a)
+    lines: list[AlertLine] = []
+    for a in (a for a in top if a.is_open):
+        lines.append(alert_line(a, now))
+        folded = symptoms.get(a.fingerprint, [])
+        if not folded:
+            continue
+        if expanded:
+            lines.extend(alert_line(s, now, "symptom") for s in folded)
+        else:
+            n = len(folded)
+            names = ", ".join(s.name for s in folded)
+            lines.append(AlertLine("folded", "", "", f"+{n} symptom{'s' if n != 1 else ''}", "", "", names, "muted",
+                                   muted=True, folded=n))
+    alerting = {a.name for a in alerts if a.is_open and a.subject == "check"}
+    for c in problems(checks):
+        if c.name in alerting:
+            continue
+        assert c.last is not None
+        since = c.status_since if c.status_since is not None else c.last.finished_at
+        lines.append(AlertLine(
+            kind="unconfirmed", priority="", state=UNCONFIRMED, name=c.name, count="",
+            seen=f"since {format_age(now - since)}", text=f"{SYMBOL[c.status]} {c.status.value} {c.last.reason.value}: {c.last.message}",
+            tone=c.status.value, muted=True, check=c.name,
+        ))
+    lines.extend(alert_line(a, now) for a in top if not a.is_open)
+    return lines
+
+
+def alert_summary(lines: Sequence[AlertLine]) -> str:
+    """"2 open, 3 symptoms, 1 unconfirmed": the panel's heading after "alerts"."""
+    tally = {"open": 0, "symptoms": 0, UNCONFIRMED: 0, "resolved": 0}
+    for line in lines:
+        if line.kind == "alert":
+            tally["resolved" if line.state == AlertState.RESOLVED.value else "open"] += 1
+        elif line.kind == "symptom":
+            tally["symptoms"] += 1
+        elif line.kind == "folded":
+            tally["symptoms"] += line.folded
+        elif line.kind == "unconfirmed":
+            tally[UNCONFIRMED] += 1
+    return ", ".join(f"{n} {what}" for what, n in tally.items() if n)
+
+
+# -- silences -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceRow:
+    """One line of the silences screen."""
+
+    id: str
+    match: str
+    ends: str
+    silenced: str
+    by: str
+    comment: str
+
+
+def silence_rows(silences: Sequence[Silence], alerts: Sequence[Alert], now: float) -> list[SilenceRow]:
+    """Active silences, the soonest to end first, with how many alerts each silences now."""
+    out = []
+    for s in sorted(silences, key=lambda s: (s.until, s.id)):
+        what = s.match or "*"
+        if s.tags:
+            what += " [" + ", ".join(s.tags) + "]"
+        n = sum(1 for a in alerts if a.silenced_by == s.id and a.is_open)
+        out.append(SilenceRow(
+            id=s.id,
+            match=what,
+            ends=f"{clock_text(s.until)} (in {format_age(s.until - now)})",
+            silenced=str(n),
+            by=s.by,
+            comment=s.comment,
+        ))
+    return out

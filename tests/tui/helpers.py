@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 from checks.base import Probe
 from dash.clock import FakeClock
-from dash.config import CheckConfig, Config
+from dash.config import CheckConfig, Config, ServiceConfig
+from dash.core.breaker import BreakerSettings
 from dash.engine.scheduler import Engine
 from dash.model import Metric, Outcome, Reason, Status
 
@@ -84,6 +85,44 @@ def standard_rig(**kw) -> Rig:
             check("evil"),
             check("host", kind="host"),
         ],
+        **kw,
+    )
+
+
+# Opens after two failed calls; the half-open trial comes 30 s later.
+FAST_BREAKER = BreakerSettings(min_calls=2, open_for=30.0)
+
+
+def services_rig(extra: Mapping[str, tuple[CheckConfig, list[Outcome]]] | None = None, **kw) -> Rig:
+    """A shop: orders-db down (its breaker opens fast) takes checkout (tier 1) and refunds
+    down; search-idx down degrades search; cache is slow; api keeps web up.
+    `extra` adds checks: name -> (config, script)."""
+    more = dict(extra or {})
+    return Rig(
+        {
+            "orders-db": [REFUSED],
+            "payments": [OK],
+            "search-idx": [REFUSED],
+            "api": [OK],
+            "cache": [SLOW],
+            "host": [host_outcome()],
+            **{name: script for name, (_, script) in more.items()},
+        },
+        [
+            check("orders-db", kind="tcp", breaker_settings=FAST_BREAKER),
+            check("payments"),
+            check("search-idx", breaker_settings=FAST_BREAKER),
+            check("api"),
+            check("cache", kind="tcp"),
+            check("host", kind="host"),
+            *(config for config, _ in more.values()),
+        ],
+        services=(
+            ServiceConfig("checkout", tier=1, requires=("orders-db", "payments")),
+            ServiceConfig("refunds", requires=("orders-db",)),
+            ServiceConfig("search", optional=(("search-idx", "search disabled"),)),
+            ServiceConfig("web", requires=("api",)),
+        ),
         **kw,
     )
 

@@ -13,7 +13,7 @@ from dash.tui.app import HealthDashApp
 from dash.tui.screens.detail import DetailScreen
 from dash.tui.screens.help import HelpScreen
 from dash.tui.widgets.checks_table import ChecksTable
-from dash.tui.widgets.problems import ProblemsPanel
+from dash.tui.widgets.alerts import AlertsPanel
 from tests.tui.helpers import MARKUP, OK, REFUSED, Rig, check, screen_text, standard_rig
 
 SIZE = (80, 24)
@@ -68,10 +68,10 @@ async def test_overview_shows_status_words_counts_order_and_literal_markup(rig):
         assert t.get_cell("evil", "message").plain == MARKUP
         assert t.get_cell("db", "history").plain.strip() == "███"
         assert "[bold red]x[/] [@click=ap" in text  # shown as typed, not as bold red or a link
-        problems = app.overview.query_one(ProblemsPanel).plain_lines
-        assert problems[0] == "problems (3)"
-        assert any(MARKUP in line for line in problems)
-        assert any(line.startswith("▲ warn") and "threshold: slow" in line for line in problems)
+        alerts = app.overview.query_one(AlertsPanel).plain_lines
+        assert alerts[0].startswith("alerts (3 open)")
+        assert any(MARKUP in line for line in alerts)
+        assert any(line.startswith("P3 firing cache") and "slow: 900ms" in line for line in alerts)
         # host panel, fed from the host check's metrics
         assert "cpu" in text and "23%" in text and "disk /" in text and "1.2MB/s" in text
 
@@ -223,19 +223,19 @@ async def test_theme_help_and_quit(rig):
 
 
 async def test_keys_table_remaps_bindings_and_reports_unknown_actions():
-    r = standard_rig(keys={"pause": "x", "bogus_action": "z"})
+    r = standard_rig(keys={"pause": "w", "bogus_action": "z"})
     app = HealthDashApp(r.engine, r.config)
     try:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             assert any("unknown action bogus_action" in n.message for n in app._notifications)
-            await pilot.press("x")
+            await pilot.press("w")
             assert r.engine.paused
             await pilot.press("p")  # the old key no longer pauses
             assert r.engine.paused
             await pilot.press("question_mark")
             line = next(l for l in screen_text(app).splitlines() if "pause / resume all checks" in l)
-            assert line.split("│")[1].split()[0] == "x"  # the help shows the remapped key
+            assert line.split("│")[1].split()[0] == "w"  # the help shows the remapped key
     finally:
         await r.engine.stop()
 
@@ -324,7 +324,7 @@ async def test_reload_with_a_broken_file_keeps_running_and_shows_the_error_line(
             assert await app.reload_config() is False
             await pilot.pause()
             assert order(app) == ["db"]
-            lines = app.overview.query_one(ProblemsPanel).plain_lines
+            lines = app.overview.query_one(AlertsPanel).plain_lines
             assert lines[0].startswith("config not reloaded")
             assert any(str(path) in line and ":16:" in line and "port" in line for line in lines), lines
             assert any(n.severity == "error" and "port" in n.message for n in app._notifications)
@@ -402,7 +402,7 @@ async def test_check_names_with_markup_are_literal_in_notifications():
             text = screen_text(app)
             assert "running [b]db[/b]" in text and "[@click=app.quit]q[/] now" in text  # the toast, literally
             assert table(app).get_cell(name, "name").check == name
-            assert any(name in line for line in app.overview.query_one(ProblemsPanel).plain_lines)
+            assert any(name in line for line in app.overview.query_one(AlertsPanel).plain_lines)
             assert app.return_code is None  # the @click did not fire
     finally:
         await r.engine.stop()

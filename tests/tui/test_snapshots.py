@@ -11,8 +11,12 @@ import time
 
 import pytest
 
+from dash.config import AlertSettings
 from dash.tui.app import HealthDashApp
-from tests.tui.helpers import standard_rig
+from tests.tui.helpers import services_rig, standard_rig
+
+# Pages would toast over the pictures; the toasts have Pilot tests of their own.
+QUIET = AlertSettings(toast=False)
 
 
 @pytest.fixture(autouse=True)
@@ -24,9 +28,9 @@ def utc(monkeypatch):
     time.tzset()
 
 
-def dashboard(rounds: int = 3):
+def dashboard(rounds: int = 3, rig_factory=standard_rig):
     """An app whose checks have each run `rounds` times by the time the picture is taken."""
-    rig = standard_rig()
+    rig = rig_factory(alerts=QUIET)
     app = HealthDashApp(rig.engine, rig.config)
 
     async def run_before(pilot) -> None:
@@ -68,3 +72,28 @@ def test_detail_with_hostile_text_80x24(snap_compare):
 def test_help_80x24(snap_compare):
     app, before = dashboard(rounds=1)
     assert snap_compare(app, terminal_size=(80, 24), run_before=before, press=["question_mark"])
+
+
+def test_overview_with_services_and_alerts_80x24(snap_compare):
+    app, before = dashboard(rig_factory=services_rig)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+def test_overview_with_services_and_alerts_160x45(snap_compare):
+    app, before = dashboard(rig_factory=services_rig)
+    assert snap_compare(app, terminal_size=(160, 45), run_before=before, press=["e"])
+
+
+def test_breakers_80x24(snap_compare):
+    app, before = dashboard(rig_factory=services_rig)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before, press=["b"])
+
+
+def test_breakers_160x45(snap_compare):
+    app, before = dashboard(rig_factory=services_rig)
+    assert snap_compare(app, terminal_size=(160, 45), run_before=before, press=["b"])
+
+
+def test_silence_form_80x24(snap_compare):
+    app, before = dashboard(rig_factory=services_rig)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before, press=["x"])

@@ -17,6 +17,7 @@ from dash.tui.view import HISTORY_WIDTH, RETRY_MARK, STALE_MARK, Row
 # to NAME_WIDTH); the message column takes the rest of the screen.
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("status", "status", 9),
+    ("breaker", "", 1),  # ⊘ open, ◐ half-open, ⊗ forced open: probes held back
     ("name", "name", None),
     ("kind", "kind", 4),
     ("latency", "took", 7),
@@ -142,6 +143,7 @@ class ChecksTable(DataTable):
             status.stylize(palette("muted"))
         return {
             "status": status,
+            "breaker": Text(row.breaker or " ", style=palette(row.breaker_tone), end=""),
             "name": name,
             "kind": palette.text(row.kind, muted),
             "latency": Text(row.latency.rjust(6), style=palette(muted), end=""),

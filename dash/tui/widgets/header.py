@@ -1,4 +1,4 @@
-"""The header line: title, PAUSED, verdict, counts per status, sort/filter, clock."""
+"""The header line: title, MONITOR OFFLINE, PAUSED, verdict, counts per status, sort/filter, clock."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ class DashHeader(Widget):
         out.append(" ")
         out.append(title, style=p("strong"))
         out.append("  ")
+        if snap.offline:  # a canary fails: every network check's verdict is in doubt
+            out.append(" ⚠ MONITOR OFFLINE ", style=p("crit") + p("strong") + _REVERSE)
+            out.append("  ")
         if snap.paused:
             out.append(" ⏸ PAUSED ", style=p("warn") + p("strong") + _REVERSE)
             out.append("  ")
