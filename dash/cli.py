@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_option(parser, sub=False)
     parser.add_argument("--demo", action="store_true", help="start built-in demo services and watch them")
     parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+    parser.add_argument("--attach", metavar="URL", help="show a healthdash agent's board instead of polling here")
+    parser.add_argument(
+        "--token-env", metavar="VAR", help="with --attach: environment variable holding the agent's bearer token"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="open the dashboard (the default)")
@@ -73,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_option(run)
     run.add_argument("--demo", action="store_true", default=argparse.SUPPRESS, help="start built-in demo services and watch them")
     run.add_argument("--no-mouse", action="store_true", default=argparse.SUPPRESS, help="do not capture the mouse")
+    run.add_argument("--attach", metavar="URL", default=argparse.SUPPRESS, help="show a healthdash agent's board")
+    run.add_argument("--token-env", metavar="VAR", default=argparse.SUPPRESS, help="with --attach: the token's variable")
 
     check = sub.add_parser(
         "check",
@@ -267,6 +273,12 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from dash.tui.app import run_app
 
+    args.token = None
+    if getattr(args, "attach", None) and getattr(args, "token_env", None):
+        args.token = os.environ.get(args.token_env)
+        if not args.token:
+            print(f"healthdash: environment variable {args.token_env} is not set or empty", file=sys.stderr)
+            return 2
     return run_app(args)
 
 

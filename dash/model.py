@@ -185,6 +185,7 @@ class Snapshot:
     silences: tuple = ()  # Silence from dash.core.alerts, active ones
     offline: bool = False  # a canary is failing: the monitor's own network is in doubt
     slos: tuple = ()  # SLOReport from dash.core.slo, one per configured SLO
+    external: tuple = ()  # ExternalAlert from dash.alertmanager: Alertmanager's alerts, not ours
 
     def breaker(self, name: str):
         """The snapshot of breaker `name`, or None."""

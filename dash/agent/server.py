@@ -585,7 +585,11 @@ def run_agent(config: Config, listen: str = DEFAULT_LISTEN, token: str | None = 
 
 
 async def _run(config: Config, host: str, port: int, token: str | None) -> int:
-    engine = Engine(config)
+    from dash.cli import state_dir
+    from dash.runtime import Runtime
+
+    runtime = Runtime(config, state_dir=state_dir())
+    engine = runtime.engine
     try:
         server = await serve(engine, host=host, port=port, token=token)
     except OSError as exc:
@@ -600,7 +604,9 @@ async def _run(config: Config, host: str, port: int, token: str | None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await engine.start()
+        await runtime.start()
+        for warning in runtime.warnings:
+            print(f"healthdash agent: {warning}", file=sys.stderr, flush=True)
         n = len(config.checks)
         print(f"healthdash agent: {n} check{'s' if n != 1 else ''}, serving on {server.url}", file=sys.stderr, flush=True)
         await stop.wait()
@@ -608,5 +614,5 @@ async def _run(config: Config, host: str, port: int, token: str | None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await server.stop()
-        await engine.stop()
+        await runtime.stop()
     return 0

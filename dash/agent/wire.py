@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from dash.alertmanager import ExternalAlert
 from dash.core.alerts import Alert, AlertState, Silence
 from dash.core.breaker import BreakerSettings, BreakerSnapshot, BreakerTransition
 from dash.core.services import ServiceHealth, ServiceStatus
@@ -265,6 +266,20 @@ def snapshot_to_json(
         "silences": [silence_to_json(s) for s in snapshot.silences],
         "breakers": [breaker_to_json(b) for b in snapshot.breakers],
         "slos": [slo_to_json(r) for r in snapshot.slos],
+        "external": [external_to_json(a) for a in snapshot.external],
+    }
+
+
+def external_to_json(a: ExternalAlert) -> dict[str, Any]:
+    return {
+        "fingerprint": a.fingerprint,
+        "name": a.name,
+        "labels": dict(a.labels),
+        "summary": a.summary,
+        "severity": a.severity,
+        "state": a.state,
+        "starts_at": _num(a.starts_at),
+        "source": a.source,
     }
 
 
@@ -545,6 +560,25 @@ def snapshot_from_json(doc: Any) -> Snapshot:
         silences=tuple(silence_from_json(s) for s in _objects(_get(d, "silences"))),
         offline=_bool(d, "offline"),
         slos=tuple(slo_from_json(r) for r in _objects(_get(d, "slos"))),
+        external=tuple(external_from_json(a) for a in _objects(_get(d, "external"))),
+    )
+
+
+def external_from_json(d: Mapping[str, Any]) -> ExternalAlert:
+    labels = _get(d, "labels")
+    return ExternalAlert(
+        fingerprint=_text(d, "fingerprint", limit=NAME_LIMIT),
+        name=_text(d, "name", limit=NAME_LIMIT),
+        labels={
+            clean(k, limit=NAME_LIMIT): clean(v, limit=TEXT_LIMIT)
+            for k, v in (labels.items() if isinstance(labels, Mapping) else ())
+            if isinstance(k, str) and isinstance(v, str)
+        },
+        summary=_text(d, "summary"),
+        severity=_text(d, "severity", limit=NAME_LIMIT),
+        state=_text(d, "state", "active", limit=NAME_LIMIT),
+        starts_at=_opt_float(d, "starts_at"),
+        source=_text(d, "source", "alertmanager", limit=NAME_LIMIT),
     )
 
 

@@ -134,6 +134,8 @@ class Engine:
         self._seen_transition: dict[str, BreakerTransition | None] = {}
         self.notes: deque[OperatorNote] = deque(maxlen=NOTES_KEPT)
         self.slo_reports: dict = {}  # name -> SLOReport, kept up to date by dash.engine.persist
+        self.external_alerts: tuple = ()  # Alertmanager's alerts, kept up to date by dash.runtime
+        self.external_error = ""
         for check in config.checks:
             self._adopt(check)
 
@@ -218,6 +220,8 @@ class Engine:
             silences=self.alerts.silences(wall),
             offline=bool(self._offline),
             slos=tuple(self.slo_reports.values()),
+            external=self.external_alerts,
+            errors=(f"alertmanager: {self.external_error}",) if self.external_error else (),
         )
 
     @property

@@ -141,8 +141,10 @@ class HealthDashApp(App[int]):
         *,
         watch_config: bool = True,
         demo: Any = None,
+        runtime: Any = None,
     ) -> None:
         super().__init__()
+        self.runtime = runtime  # dash.runtime.Runtime: history, notifiers; None for tests and --attach
         if "TEXTUAL_ANIMATIONS" not in os.environ:  # a status board does not slide or fade
             self.animation_level = "none"
         self.engine = engine
@@ -168,7 +170,11 @@ class HealthDashApp(App[int]):
         self._apply_keymap()
         self.engine.subscribe(self._on_result)
         self.engine.subscribe_notifications(self._on_notification)
-        await self.engine.start()  # starts tasks only: the first paint never waits for a check
+        if self.runtime is not None:
+            # Opening the history can take a moment: the first paint does not wait for it.
+            self.run_worker(self._start_runtime(), name="start", exit_on_error=False)
+        else:
+            await self.engine.start()  # starts tasks only: the first paint never waits for a check
         self.refresh_snapshot()
         self.set_interval(REFRESH_SECONDS, self.refresh_snapshot, name="refresh")
         self.set_interval(FAST_REFRESH_SECONDS, self._refresh_if_dirty, name="refresh-soon")
@@ -176,8 +182,18 @@ class HealthDashApp(App[int]):
             self._signature = await asyncio.to_thread(_file_signature, self.config_path)
             self.set_interval(WATCH_SECONDS, self.check_config_file, name="watch-config")
 
+    async def _start_runtime(self) -> None:
+        await self.runtime.start()
+        for warning in self.runtime.warnings:
+            self.notify(warning, title="history", severity="warning", timeout=10, markup=False)
+        self.refresh_snapshot()
+
     async def on_unmount(self) -> None:
-        await self.engine.stop()  # the app started it on mount; stopping twice is harmless
+        # The app started it on mount; stopping twice is harmless.
+        if self.runtime is not None:
+            await self.runtime.stop()
+        else:
+            await self.engine.stop()
 
     # -- drawing -----------------------------------------------------------------
 
@@ -467,7 +483,10 @@ class HealthDashApp(App[int]):
             )
             self.refresh_snapshot()
             return False
-        await self.engine.reload(new)
+        if self.runtime is not None:
+            await self.runtime.reload(new)
+        else:
+            await self.engine.reload(new)
         self.config = new
         self.config_errors = ()
         self.title = new.title
@@ -482,20 +501,34 @@ class HealthDashApp(App[int]):
 
 
 async def _serve(args: argparse.Namespace, config: Config | None, path: Path | None) -> int:
-    from dash.engine.scheduler import Engine
+    from dash.cli import state_dir
+    from dash.runtime import Runtime
 
+    attach = getattr(args, "attach", None)
+    if attach:
+        from dash.agent.client import RemoteEngine
+
+        remote = RemoteEngine(attach, token=getattr(args, "token", None))
+        app = HealthDashApp(remote, remote.config, watch_config=False)
+        try:
+            await app.run_async(mouse=not getattr(args, "no_mouse", False))
+        finally:
+            await remote.stop()
+        return 0
     demo = None
+    history_dir = state_dir()
     if config is None:
         from dash.demo import start_demo  # only when asked for: it starts servers
 
         demo = await start_demo()
         config = demo.config
-    engine = Engine(config)
-    app = HealthDashApp(engine, config, path, demo=demo)
+        history_dir = history_dir / "demo"  # the demo's history stays apart from yours
+    runtime = Runtime(config, state_dir=history_dir)
+    app = HealthDashApp(runtime.engine, config, path, demo=demo, runtime=runtime)
     try:
         await app.run_async(mouse=not getattr(args, "no_mouse", False))
     finally:
-        await engine.stop()
+        await runtime.stop()
         if demo is not None:
             await demo.stop()
     return 0
@@ -508,7 +541,7 @@ def run_app(args: argparse.Namespace) -> int:
     """
     config: Config | None = None
     path: Path | None = None
-    if not getattr(args, "demo", False):
+    if not getattr(args, "demo", False) and not getattr(args, "attach", None):
         path = find_config(getattr(args, "config", None))
         config = load_config(path)
     return asyncio.run(_serve(args, config, path))

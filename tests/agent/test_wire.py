@@ -223,7 +223,7 @@ def test_any_json_decodes_or_is_a_wire_error(doc):
 # added to dash/agent/wire.py (both ways) and here, or a remote board silently loses it.
 CARRIED = {
     Snapshot: {"generated_at", "checks", "paused", "title", "errors", "breakers", "services", "alerts", "silences", "offline",
-               "slos"},
+               "slos", "external"},
     CheckState: {"name", "kind", "interval", "tags", "last", "history", "status_since", "running"},
     CheckResult: {"check", "kind", "status", "reason", "message", "latency", "attempts", "started_at", "finished_at",
                   "metrics", "detail", "lag"},
