@@ -326,7 +326,7 @@ class Store:
     ) -> list[TimelineEntry]:
         """Status changes, alert events, breaker transitions and notes with
         since <= at < until, merged oldest first; with `limit`, the newest `limit`.
-        A check's first result, when ok, is not shown (it is no news)."""
+        A first status that is ok or unknown is not shown (it is no news)."""
         where, params = _range(since, until, None)
         tail = " ORDER BY at DESC, id DESC" + (f" LIMIT {int(limit)}" if limit is not None else "")
         also = f"{where} AND" if where else "WHERE"
@@ -335,7 +335,7 @@ class Store:
         try:
             for at, id_, name, old, new, reason, message in conn.execute(
                 "SELECT at, id, check_name, old, new, reason, message FROM status_changes"
-                f" {also} NOT (old IS NULL AND new = 'ok'){tail}",
+                f" {also} NOT (old IS NULL AND new IN ('ok', 'unknown')){tail}",
                 params,
             ):
                 head = f"{old} -> {new}" if old is not None else new
