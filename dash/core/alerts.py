@@ -73,7 +73,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from dash.config import CheckConfig, Config, ServiceConfig, format_duration
-from dash.core.services import ServiceHealth, ServiceStatus, is_network, monitor_offline
+from dash.core.services import ServiceHealth, ServiceStatus, impact, is_network, monitor_offline
 from dash.core.slo import BurnAlert
 from dash.model import CheckResult, Status
 from dash.text import clean
@@ -293,6 +293,7 @@ class AlertEngine:
     def configure(self, config: Config) -> None:
         """Adopt a (new) config: state of checks and services that remain is kept."""
         self._config = config
+        self._impact: dict[str, dict] = {}  # check -> what its failure does to services, by config
         self._settings = config.alerts
         self._checks = {c.name: c for c in config.checks}
         self._service_cfg = {s.name: s for s in config.services}
@@ -376,7 +377,10 @@ class AlertEngine:
                 ]
                 message = "; ".join(st.because)
                 if row is not None and is_open:
-                    self._repeat(row, st.status.value, message, now, _SERVICE_RANK)
+                    if (row.current, row.message) != (st.status.value, message):  # a change, not every tick
+                        self._repeat(row, st.status.value, message, now, _SERVICE_RANK)
+                    else:
+                        row.last_seen = now
                     current_root = self._rows.get(row.root_cause) if row.root_cause else None
                     if roots and (current_root is None or current_root.resolved_at is not None or row.root_cause not in roots):
                         row.root_cause = roots[0]
@@ -771,6 +775,13 @@ class AlertEngine:
             ):
                 del self._rows[fp]
 
+    def _only_degrades(self, name: str) -> bool:
+        """True when, by config, this check's failure degrades services and takes none down."""
+        if name not in self._impact:
+            self._impact[name] = impact(self._config.services, name)
+        effects = self._impact[name]
+        return bool(effects) and all(h is ServiceHealth.DEGRADED for h in effects.values())
+
     def _priority(self, row: _Row) -> tuple[int, str]:
         if row.subject == "slo":
             p = 2 if row.severity == "page" else 4
@@ -789,6 +800,10 @@ class AlertEngine:
         if down and (len(down) >= 2 or any(s.tier == 1 for s in down)):
             p -= 1
         elif degraded and not down:
+            p += 1
+        elif not down and self._only_degrades(row.name):
+            # Not affecting anything right now (e.g. it flaps back to ok), but by config
+            # its failure only ever degrades: keep the step down.
             p += 1
         p = min(4, max(1, p))
         reason = f"P{p}: {row.name} {row.severity}"

@@ -60,12 +60,16 @@ class _BrokenProbe(Probe):
 
 
 def format_seconds(seconds: float) -> str:
-    """Short human duration: 250ms, 5s, 1.5s, 2m."""
+    """Short human duration: 250ms, 5s, 1.5s, 2m, 1h5m."""
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
+    if seconds < 10:
+        return f"{seconds:.2g}s"
     if seconds < 60:
-        return f"{seconds:.3g}s"
-    return f"{seconds / 60:.3g}m"
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m{seconds % 60:02.0f}s" if seconds % 60 >= 1 else f"{seconds // 60:.0f}m"
+    return f"{seconds // 3600:.0f}h{(seconds % 3600) // 60:02.0f}m"
 
 
 def breaker_name(check: CheckConfig) -> str:
@@ -490,7 +494,9 @@ class Engine:
             CheckResult(
                 check=name,
                 kind=check.kind,
-                status=probed.status if failing else Status.CRIT,
+                # The last probe passed but the window's rate opened the breaker: not known
+                # to be down now, so unknown rather than a crit that was never measured.
+                status=probed.status if failing else Status.UNKNOWN,
                 reason=probed.reason if failing else Reason.CONNECT,
                 message=why,
                 latency=0.0,

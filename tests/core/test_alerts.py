@@ -835,3 +835,23 @@ def test_a_degraded_service_that_goes_down_points_at_the_new_root_cause(shop: Wo
     checkout = shop.alerts(40)[fingerprint("service", "checkout")]
     assert checkout.severity == "down"
     assert checkout.root_cause == DB
+
+
+def test_a_check_that_only_degrades_keeps_its_lower_priority_while_it_recovers(shop: World) -> None:
+    shop.run(10, {"cache": CRIT})
+    shop.run(20, {"cache": CRIT})
+    assert shop.alerts(20)[CACHE].priority == 3
+    shop.run(30, {"cache": OK})  # one good result: still open, no longer degrading anything
+    assert shop.alerts(30)[CACHE].priority == 3
+    assert not [n for n in shop.sent if n.kind == "page"]
+
+
+def test_a_service_alert_counts_changes_not_evaluations(shop: World) -> None:
+    shop.run(10, {"orders-db": CRIT})
+    shop.run(20, {"orders-db": CRIT})
+    checkout = fingerprint("service", "checkout")
+    count = shop.alerts(20)[checkout].count
+    for at in range(21, 40):
+        shop.run(at, {})  # evaluations with nothing new
+    assert shop.alerts(40)[checkout].count == count
+    assert shop.alerts(40)[checkout].last_seen == T0 + 39
