@@ -16,8 +16,23 @@ RESPONSE = (
 )
 
 
+FAILED = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown"
+FLAP_RUN = 5  # /flap... answers this many 200s, then as many 503s, per URL
+_flaps: dict[bytes, int] = {}
+
+
+def _answer(head: bytes) -> bytes:
+    """200 for every path, except /flap... which alternates runs of 200 and 503 per URL."""
+    line = head.split(b"\r\n", 1)[0]
+    if b" /flap" not in line:
+        return RESPONSE
+    n = _flaps.get(line, 0)
+    _flaps[line] = n + 1
+    return RESPONSE if (n // FLAP_RUN) % 2 == 0 else FAILED
+
+
 class _Http(asyncio.Protocol):
-    """Answers every request on a keep-alive connection with a fixed 200."""
+    """Answers every request on a keep-alive connection (see `_answer`)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -26,8 +41,8 @@ class _Http(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buf += data
         while b"\r\n\r\n" in self.buf:
-            _, self.buf = self.buf.split(b"\r\n\r\n", 1)
-            self.transport.write(RESPONSE)  # type: ignore[attr-defined]
+            head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+            self.transport.write(_answer(head))  # type: ignore[attr-defined]
 
 
 def serve(port_fd: int) -> None:

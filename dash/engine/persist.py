@@ -16,7 +16,6 @@ import asyncio
 import logging
 from pathlib import Path
 
-from dash.agent.wire import result_from_json, result_to_json
 from dash.core.slo import Minute, SLOReport, report
 from dash.engine.scheduler import Engine
 from dash.store import HISTORY_FILE, Store, StoreError
@@ -24,8 +23,8 @@ from dash.store import HISTORY_FILE, Store, StoreError
 log = logging.getLogger("healthdash.persist")
 
 SAVE_SECONDS = 1.0
+TRACKS_EVERY = 30  # saves between saves of the alert engine's per-check tracks
 SLO_SECONDS = 30.0
-RESULTS_KEPT = 20  # per check, as the board's recent history
 
 
 def open_store(config, default_dir: Path) -> tuple[Store | None, str]:
@@ -44,24 +43,23 @@ class Persistence:
         self.engine = engine
         self.store = store
         self._tasks: list[asyncio.Task[None]] = []
+        self._saves = 0
 
     def restore(self) -> None:
         """Bring back the board, alerts and breakers saved by the previous run."""
         engine, store = self.engine, self.store
         saved_at = store.load_state("saved_at")
         elapsed = max(0.0, engine.clock.wall() - saved_at) if isinstance(saved_at, (int, float)) else 0.0
-        board = store.load_state("board")
-        if isinstance(board, dict):
-            for name, results in board.items():
-                if name not in engine.config_names or not isinstance(results, list):
-                    continue
-                kind = engine.config.check(name).kind
-                for doc in results[-RESULTS_KEPT:]:
-                    if isinstance(doc, dict):
-                        engine.board.apply(result_from_json(doc, name, kind))
+        known = set(engine.config_names)
+        for name, results in store.recent_results().items():
+            if name in known:
+                for result in results:
+                    if result.kind == engine.config.check(name).kind:
+                        engine.board.apply(result)
         alerts = store.load_state("alerts")
-        if alerts is not None:
-            engine.alerts.import_state(alerts, engine.clock.wall())
+        if isinstance(alerts, dict):
+            tracks = store.load_state("alert_tracks")
+            engine.alerts.import_state({**(tracks if isinstance(tracks, dict) else {}), **alerts}, engine.clock.wall())
         breakers = store.load_state("breakers")
         if isinstance(breakers, dict):
             now = engine.clock.now()
@@ -70,16 +68,22 @@ class Persistence:
                     engine.breaker(name).import_state(doc, now, elapsed)
         engine.tick()  # alerts that already paged before the restart do not page again
 
-    def save(self) -> None:
-        """Queue the state blobs (the writer commits them within a second)."""
+    def save(self, *, everything: bool = False) -> None:
+        """Queue the state blobs (the writer commits them within a second).
+
+        The board needs nothing here: the store keeps each check's recent results as
+        they come. What is on screen (alerts, acks, silences, breakers) is saved every
+        second; the per-check soft-state and flap histories, large at 1000 checks and
+        not on screen, every TRACKS_SECONDS (and on exit).
+        """
         engine, store = self.engine, self.store
         now = engine.clock.now()
-        board = {
-            name: [result_to_json(r) for r in engine.board.results(name)[-RESULTS_KEPT:]]
-            for name in engine.config_names
-        }
-        store.save_state("board", board)
-        store.save_state("alerts", engine.alerts.export_state())
+        state = engine.alerts.export_state()
+        tracks = {k: state.pop(k) for k in ("checks", "statuses") if k in state}
+        store.save_state("alerts", state)
+        self._saves += 1
+        if everything or self._saves % TRACKS_EVERY == 1:
+            store.save_state("alert_tracks", tracks)
         store.save_state("breakers", {n: engine.breaker(n).export_state(now) for n in engine.breaker_names})
         store.save_state("saved_at", engine.clock.wall())
 
@@ -104,7 +108,7 @@ class Persistence:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
-            self.save()
+            self.save(everything=True)
         except Exception:
             log.exception("saving state on exit failed")
         await asyncio.to_thread(self.store.close)

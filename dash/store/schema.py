@@ -99,7 +99,23 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-MIGRATIONS: list[Migration] = [_v1]
+def _v2(conn: sqlite3.Connection) -> None:
+    """Each check's recent results, so a restart shows the board as it was."""
+    _execute_all(
+        conn,
+        """
+        -- One row per result, JSON; trimmed to the newest few per check by the writer.
+        CREATE TABLE recent (
+            id INTEGER PRIMARY KEY,
+            check_name TEXT NOT NULL,
+            value TEXT NOT NULL
+        );
+        CREATE INDEX recent_by_check ON recent (check_name, id);
+        """,
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2]
 
 
 def version(conn: sqlite3.Connection) -> int:

@@ -32,7 +32,7 @@ from typing import Any
 
 from dash.config import DEFAULT_RETENTION
 from dash.core.alerts import AlertEvent, EventKind
-from dash.model import CheckResult
+from dash.model import CheckResult, Metric, Reason, Status
 from dash.store import schema
 from dash.text import clean
 
@@ -364,6 +364,26 @@ class Store:
             entries = entries[-int(limit):] if limit > 0 else []
         return [e[3] for e in entries]
 
+    def recent_results(self) -> dict[str, list[CheckResult]]:
+        """Each check's newest results (up to RECENT_KEPT), oldest first: the board as it was."""
+        out: dict[str, list[CheckResult]] = {}
+        conn = self._reader()
+        try:
+            rows = conn.execute(
+                "SELECT check_name, value FROM (SELECT id, check_name, value, ROW_NUMBER() OVER"
+                " (PARTITION BY check_name ORDER BY id DESC) AS n FROM recent) WHERE n <= ? ORDER BY id",
+                (RECENT_KEPT,),
+            ).fetchall()
+        except sqlite3.Error as e:
+            raise self._read_error(e) from None
+        finally:
+            conn.close()
+        for name, value in rows:
+            result = _result_from_json(name, value)
+            if result is not None:
+                out.setdefault(name, []).append(result)
+        return out
+
     def load_state(self, key: str) -> Any:
         """What was last saved under `key` and committed, or None."""
         rows = self._query("SELECT value FROM state WHERE key = ?", (key,))
@@ -618,7 +638,14 @@ _INSERTS = {
     "event": "INSERT INTO alert_events (at, kind, fingerprint, name, text) VALUES (?, ?, ?, ?, ?)",
     "breaker": "INSERT INTO breaker_transitions (at, breaker, before_state, after_state, cause) VALUES (?, ?, ?, ?, ?)",
     "note": "INSERT INTO notes (at, text, check_name, author) VALUES (?, ?, ?, ?)",
+    "recent": "INSERT INTO recent (check_name, value) VALUES (?, ?)",
 }
+RECENT_KEPT = 20  # results per check kept for the board after a restart
+TRIM_EVERY = 60.0  # seconds between trims of the recent table
+_TRIM_RECENT = (
+    "DELETE FROM recent WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER"
+    " (PARTITION BY check_name ORDER BY id DESC) AS n FROM recent) WHERE n > ?)"
+)
 _UPSERT_STATE = (
     "INSERT INTO state (key, value, saved_at) VALUES (?, ?, ?)"
     " ON CONFLICT (key) DO UPDATE SET value = excluded.value, saved_at = excluded.saved_at"
@@ -631,6 +658,28 @@ _PRUNE = (
     "DELETE FROM breaker_transitions WHERE at < ?",
     "DELETE FROM notes WHERE at < ?",
 )
+
+
+def _result_json(r: CheckResult) -> str:
+    """A result as compact JSON for the recent table (written in the writer thread)."""
+    return json.dumps(
+        [r.kind, r.status.value, r.reason.value, r.message, r.latency, r.attempts, r.started_at, r.finished_at,
+         r.detail[:2000], r.lag, [[m.name, m.value, m.unit, m.warn, m.crit, m.min, m.max] for m in r.metrics[:64]]],
+    )
+
+
+def _result_from_json(name: str, value: str) -> CheckResult | None:
+    try:
+        kind, status, reason, message, latency, attempts, started, finished, detail, lag, metrics = json.loads(value)
+        return CheckResult(
+            check=name, kind=str(kind), status=Status(status), reason=Reason(reason), message=str(message),
+            latency=float(latency), attempts=int(attempts), started_at=float(started), finished_at=float(finished),
+            detail=str(detail), lag=float(lag),
+            metrics=tuple(Metric(str(m[0]), float(m[1]), str(m[2]), *m[3:7]) for m in metrics),
+        )
+    except (ValueError, TypeError, IndexError):
+        log.warning("history: skipping an unreadable recent result of %s", name)
+        return None
 
 
 class _Writer:
@@ -688,6 +737,7 @@ class _Writer:
         )
         self._prune()
         next_prune = self._now() + PRUNE_EVERY
+        next_trim = time.monotonic() + TRIM_EVERY
         due: float | None = None  # monotonic time by which pending rows must be committed
         while True:
             items = self._take(IDLE_WAKE if due is None else max(0.0, due - time.monotonic()))
@@ -707,6 +757,9 @@ class _Writer:
             if self._now() >= next_prune:
                 self._prune()
                 next_prune = self._now() + PRUNE_EVERY
+            if time.monotonic() >= next_trim:
+                self._trim_recent()
+                next_trim = time.monotonic() + TRIM_EVERY
             for f in flushes:
                 f.done(not self._pending())
             if stopping:
@@ -745,6 +798,7 @@ class _Writer:
                 r: CheckResult = item[1]
                 latency = r.latency * 1000.0 if r.attempts > 0 else None  # not probed: no latency
                 self._add(r.check, r.finished_at, _text(r.status), latency, _text(r.reason), r.message)
+                self._rows["recent"].append((r.check, _result_json(r)))
             elif what == "service":
                 _, name, status, at, message = item
                 self._add(name, at, _SERVICE_COLUMNS.get(status, "unknown"), None, "", message, shown=status)
@@ -851,6 +905,18 @@ class _Writer:
         if dropped:
             log.warning("history: dropped %d unsaved rows while writes fail", dropped)
             self._warn("history: some rows were dropped while writes were failing")
+
+    def _trim_recent(self) -> None:
+        """Keep only the newest RECENT_KEPT results per check."""
+        conn = self._conn
+        assert conn is not None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(_TRIM_RECENT, (RECENT_KEPT,))
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._rollback()
+            log.warning("history: trimming recent results failed: %s", e)
 
     def _prune(self) -> None:
         """Delete rows older than the retention and give their pages back to the disk."""

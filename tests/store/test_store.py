@@ -340,7 +340,7 @@ def test_an_older_file_is_migrated_in_place_and_keeps_its_rows(db: Path, monkeyp
         store.add_note("after v2", at=T0 + 1)
         assert store.flush()
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (schema.latest(),)
         assert conn.execute("SELECT text, pinned FROM notes ORDER BY at").fetchall() == [("from v1", 0), ("after v2", 0)]
 
 
@@ -354,7 +354,8 @@ def test_a_failing_migration_leaves_the_file_at_its_old_version(db: Path, monkey
     with pytest.raises(StoreError, match="no such table: no_such_table"):
         Store.open(db)
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+        # Every migration before the broken one applied; the broken one left no trace.
+        assert conn.execute("PRAGMA user_version").fetchone() == (schema.latest() - 1,)
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchall() == []
         assert conn.execute("SELECT text FROM notes").fetchall() == [("from v1",)]
     assert [p.name for p in db.parent.iterdir() if "corrupt" in p.name] == []  # not mistaken for damage
@@ -438,3 +439,21 @@ def test_state_must_be_json(db: Path) -> None:
         assert store.load_state("text") == "ünïcode \x1b[31m kept as data"
         with sqlite3.connect(db) as conn:
             assert json.loads(conn.execute("SELECT value FROM state WHERE key = 'text'").fetchone()[0])
+
+
+def test_recent_results_come_back_newest_kept(db: Path) -> None:
+    from dash.model import Metric
+    from dash.store.store import RECENT_KEPT
+
+    with Store.open(db) as store:
+        for i in range(RECENT_KEPT + 5):
+            store.record_result(
+                CheckResult("api", "http", Status.OK, Reason.OK, f"200 OK #{i}", 0.01, 1, T0 + i, T0 + i + 0.01,
+                            metrics=(Metric("latency_ms", 10.0, "ms"),), detail="body")
+            )
+        assert store.flush()
+    with Store.open(db) as store:
+        recent = store.recent_results()["api"]
+    assert [r.message for r in recent][-3:] == [f"200 OK #{i}" for i in range(RECENT_KEPT + 2, RECENT_KEPT + 5)]
+    assert len(recent) == RECENT_KEPT
+    assert recent[-1].metrics == (Metric("latency_ms", 10.0, "ms"),) and recent[-1].detail == "body"
