@@ -25,12 +25,22 @@ Endpoints:
     /redirect-loop   302 to itself
     /markup          200 text/plain full of Rich markup and terminal escapes
     /headers         200 JSON of the request headers (names lower-cased)
+    /flap            alternates 200 {"status":"UP"} and 503, counted per full target (so
+                     `/flap?check=7` flaps on its own); `?run=<n>` alternates runs of n
     anything else    404
+
+Also here, for the fault suite (tests/faults/, bench/faults.py):
+    bad_tls_contexts(ca)  server contexts whose certificate is expired, self-signed or
+                          for another host: serve them with FaultFarm(ssl_context=...)
+    SilentListener        a TCP port whose accept backlog is full and never served:
+                          connects hang at the TCP level (SYNs are dropped)
+    NxDomainDns           a UDP DNS server on loopback that answers NXDOMAIN to everything
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import json
 import socket
@@ -78,6 +88,7 @@ class FaultFarm:
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._flaps: dict[str, int] = {}  # /flap: requests seen per full target
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -248,6 +259,13 @@ class FaultFarm:
             return await send(200, MARKUP_BODY.encode())
         if path == "/headers":
             return await send(200, json.dumps(headers).encode(), "application/json")
+        if path == "/flap":
+            seen = self._flaps.get(target, 0)
+            self._flaps[target] = seen + 1
+            run = max(1, int(query.get("run", ["1"])[0]))
+            if (seen // run) % 2 == 0:
+                return await send(200, b'{"status":"UP"}', "application/json")
+            return await send(503, b"503 Service Unavailable\n")
         return await send(404, b"not found\n")
 
     @staticmethod
@@ -274,3 +292,144 @@ def server_context(cert: Any) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(ctx)
     return ctx
+
+
+def bad_tls_contexts(ca: Any) -> dict[str, ssl.SSLContext]:
+    """Server contexts a client trusting `ca` (a `trustme.CA`) must reject, by fault:
+
+    "expired"     issued by `ca` for localhost and 127.0.0.1, expired yesterday;
+    "untrusted"   a self-signed certificate (a CA of its own, trusted by nobody);
+    "wrong_host"  issued by `ca`, valid, but only for other.example.test.
+    """
+    import trustme  # only the TLS variant needs it
+
+    now = dt.datetime.now(dt.timezone.utc)
+    expired = ca.issue_cert(
+        "localhost", "127.0.0.1", not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1)
+    )
+    stranger = trustme.CA(organization_name="nobody trusts me")
+    untrusted = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    # The CA's own certificate as the leaf: self-signed, and its issuer is in no trust store.
+    with stranger.cert_pem.tempfile() as cert, stranger.private_key_pem.tempfile() as key:
+        untrusted.load_cert_chain(cert, key)
+    return {
+        "expired": server_context(expired),
+        "untrusted": untrusted,
+        "wrong_host": server_context(ca.issue_cert("other.example.test")),
+    }
+
+
+class SilentListener:
+    """A listening TCP port on loopback that never accepts, with its backlog already full.
+
+    The kernel drops further SYNs while the accept queue is full, so a connect to
+    `port` never completes: "accept and never answer" at the TCP level. `start()`
+    fills the queue with connections of its own and checks that one more hangs.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._fillers: list[socket.socket] = []
+
+    def start(self) -> "SilentListener":
+        """Listen (backlog 0), fill the queue, and verify a new connect cannot complete."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind((self.host, 0))
+        listener.listen(0)
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        for _ in range(16):  # the queue holds backlog + 1 on Linux; a few spare tries
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.settimeout(0.3)
+            try:
+                sock.connect((self.host, self.port))
+            except (TimeoutError, socket.timeout):
+                sock.close()  # this one hung: the queue is full
+                return self
+            self._fillers.append(sock)
+        self.stop()
+        raise RuntimeError("the accept queue never filled: connects would not hang")
+
+    def stop(self) -> None:
+        """Close the fillers and the listener."""
+        for sock in self._fillers:
+            sock.close()
+        self._fillers.clear()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def __enter__(self) -> "SilentListener":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class NxDomainDns:
+    """A UDP DNS server on loopback, in a thread, answering NXDOMAIN to every query.
+
+    `server` is the "127.0.0.1:<port>" a dns check's `server` key takes; `queries`
+    counts what was answered.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = 0
+        self.queries = 0
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    @property
+    def server(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> "NxDomainDns":
+        """Bind and start answering; returns once the port is bound."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((self.host, 0))
+        sock.settimeout(0.2)  # wake up now and then to notice stop()
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, name="nxdomain-dns", daemon=True)
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        assert self._sock is not None
+        while not self._stopping.is_set():
+            try:
+                data, addr = self._sock.recvfrom(512)
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            if len(data) < 12:
+                continue
+            try:
+                end = data.index(b"\x00", 12) + 5  # end of the single question
+            except ValueError:
+                continue
+            qid = data[:2]
+            # QR, opcode 0, RD and RA set, RCODE 3 (NXDOMAIN); the question echoed, no answers.
+            header = qid + struct.pack("!HHHHH", 0x8183, 1, 0, 0, 0)
+            self._sock.sendto(header + data[12:end], addr)
+            self.queries += 1
+
+    def stop(self) -> None:
+        """Stop answering and close the socket."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> "NxDomainDns":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

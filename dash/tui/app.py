@@ -4,8 +4,11 @@ No rule lives here: what a row says and in which order comes from `dash.tui.view
 the engine decides everything about checks, breakers and alerts. The app only
 refreshes (about once a second, sooner after a result, at most four times a
 second), forwards commands (pause, run now, reload, acknowledge, silence, breaker
-overrides), tells the user about pages (toast and bell) and keeps the config file
-under watch.
+overrides, operator notes), tells the user about pages (toast and bell) and keeps
+the config file under watch.
+
+Attached to an agent (`engine.remote`), polling belongs to the agent: pause, run now
+and reload say so instead of pretending, and a lost agent is loud in the header.
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ from dash.tui.screens.breakers import COMMANDS as BREAKER_COMMANDS
 from dash.tui.screens.breakers import BreakersScreen
 from dash.tui.screens.detail import DetailScreen
 from dash.tui.screens.help import HelpScreen
+from dash.tui.screens.note import NoteForm, NoteRequest
 from dash.tui.screens.overview import OverviewScreen
 from dash.tui.screens.silence import SilenceForm, SilenceRequest, SilencesScreen
+from dash.tui.screens.slo import SLOScreen
+from dash.tui.screens.timeline import TimelineScreen
 from dash.tui.view import alert_reason, clock_text, keymap_from_config
 
 REFRESH_SECONDS = 1.0
@@ -68,11 +74,12 @@ KEYS: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = (
     (("breakers",), ("b",), "circuit breakers: ours and the watched applications'"),
     (("force_open", "force_closed", "metrics_only", "reset_breaker"), ("o", "c", "m", "z"),
      "breaker: force open / closed / metrics-only / reset"),
+    (("note", "timeline", "slo"), ("n", "T", "L"), "note for the timeline / timeline / SLOs and error budgets"),
     (("theme", "reload"), ("t", "ctrl+r"), "next theme / reload the config file"),
     (("help", "quit"), ("?", "q"), "this help / quit"),
 )
 # Binding ids that exist but are not listed above (they share a key with a listed one).
-_EXTRA_IDS = ("clear_filter", "close_help", "close_silence")
+_EXTRA_IDS = ("clear_filter", "close_help", "close_silence", "close_note", "timeline_filter")
 BINDING_IDS = tuple(i for ids, _, _ in KEYS for i in ids) + _EXTRA_IDS
 
 
@@ -108,6 +115,15 @@ def _operator() -> str:
         return "tui"
 
 
+def _note_author() -> str:
+    """Who writes a note: $USER, or nobody named."""
+    return os.environ.get("USER", "")
+
+
+# What an attached dashboard says instead of pretending to control the agent's polling.
+ON_THE_AGENT = "{what} is done on the agent: this dashboard shows its board"
+
+
 def _file_signature(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
@@ -129,6 +145,9 @@ class HealthDashApp(App[int]):
         Binding("q", "quit", "Quit", id="quit"),
         Binding("R", "run_all", "All", show=False, id="run_all"),
         Binding("X", "silences", "Silences", show=False, id="silences"),
+        Binding("n", "note", "Note", show=False, id="note"),
+        Binding("T", "timeline", "Timeline", show=False, id="timeline"),
+        Binding("L", "slo", "SLOs", show=False, id="slo"),
         Binding("t", "next_theme", "Theme", show=False, id="theme"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="reload"),
     ]
@@ -214,7 +233,7 @@ class HealthDashApp(App[int]):
         for screen in self.screen_stack:
             if isinstance(screen, BreakersScreen):
                 screen.show(snap, self._palette, self.snapshot_mono, restyle=restyle)
-            elif isinstance(screen, (DetailScreen, SilencesScreen)):
+            elif isinstance(screen, (DetailScreen, SilencesScreen, SLOScreen, TimelineScreen)):
                 screen.show(snap, self._palette, restyle=restyle)
         return snap
 
@@ -274,8 +293,16 @@ class HealthDashApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.key_lines()))
 
+    @property
+    def remote(self) -> bool:
+        """True when attached to an agent: its checks, schedule and config are its own."""
+        return bool(getattr(self.engine, "remote", False))
+
     def action_toggle_pause(self) -> None:
         """Pause or resume all checks."""
+        if self.remote:
+            self.notify(ON_THE_AGENT.format(what="pausing"), severity="warning", timeout=4, markup=False)
+            return
         if self.engine.paused:
             self.engine.resume()
             self.notify("resumed: checks run on their schedule again", timeout=3, markup=False)
@@ -287,11 +314,17 @@ class HealthDashApp(App[int]):
     def run_check_now(self, name: str) -> None:
         """Run one check now, outside its schedule."""
         self.engine.run_now(name)
+        if self.remote:  # the agent runs it on its schedule; RemoteEngine fetches the board instead
+            self.notify(f"{ON_THE_AGENT.format(what='running checks')}: board refreshed", timeout=3, markup=False)
+            return
         self.notify(f"running {name} now", timeout=2, markup=False)
 
     def action_run_all(self) -> None:
         """Run every check now."""
         self.engine.run_now(None)
+        if self.remote:
+            self.notify(f"{ON_THE_AGENT.format(what='running checks')}: board refreshed", timeout=3, markup=False)
+            return
         n = len(self.snapshot.checks) if self.snapshot else 0
         self.notify(f"running all {n} checks now", timeout=2, markup=False)
 
@@ -384,6 +417,58 @@ class HealthDashApp(App[int]):
         if not isinstance(self.screen, SilencesScreen):
             self.push_screen(SilencesScreen(self.snapshot, self._palette))
 
+    # -- notes, timeline, SLOs ------------------------------------------------------------
+
+    def action_note(self) -> None:
+        """Write a note for the timeline, about the selected check when there is one."""
+        if isinstance(self.screen, NoteForm):
+            return
+        subject = getattr(self.screen, "note_subject", None)
+        check = getattr(self.screen, "check_name", None) if subject is None else subject()
+        self.push_screen(NoteForm(check), self._add_note)
+
+    def _add_note(self, request: NoteRequest | None) -> None:
+        if request is None:
+            return
+        self.engine.add_note(request.text, check=request.check, by=_note_author())
+        about = f" about {request.check}" if request.check else ""
+        if self.remote:
+            self.notify(f"note{about} sent to the agent", timeout=3, markup=False)
+        else:
+            self.notify(f"note saved{about}", timeout=3, markup=False)
+        for screen in self.screen_stack:
+            if isinstance(screen, TimelineScreen):
+                screen.reload()
+
+    def history(self) -> tuple[Any, str]:
+        """(the history store, "") when history is on; else (None, why it is not)."""
+        if self.remote:
+            return None, "history stays with the agent (healthdash timeline on its host); showing this session's"
+        runtime = self.runtime
+        if runtime is None:
+            return None, "history is off: showing what this session remembers"
+        persistence = getattr(runtime, "persistence", None)
+        if persistence is not None:
+            return persistence.store, ""
+        why = next((w for w in getattr(runtime, "warnings", ()) if w.startswith("history is off")), None)
+        if why is not None or not getattr(runtime, "history", True):
+            return None, f"{why or 'history is off'}; showing what this session remembers"
+        return None, "history is opening…; showing what this session remembers"
+
+    def action_timeline(self) -> None:
+        """Open the timeline (or close it when it is open)."""
+        if isinstance(self.screen, TimelineScreen):
+            self.pop_screen()
+            return
+        self.push_screen(TimelineScreen(self.snapshot, self._palette))
+
+    def action_slo(self) -> None:
+        """Open the SLO screen (or close it when it is open)."""
+        if isinstance(self.screen, SLOScreen):
+            self.pop_screen()
+            return
+        self.push_screen(SLOScreen(self.snapshot, self._palette))
+
     def action_next_theme(self) -> None:
         """Switch to the next theme in THEMES."""
         names = [t for t in THEMES if t in self.available_themes]
@@ -393,6 +478,9 @@ class HealthDashApp(App[int]):
 
     async def action_reload(self) -> None:
         """Reload the config file now."""
+        if self.remote:
+            self.notify(ON_THE_AGENT.format(what="reloading the config"), severity="warning", timeout=4, markup=False)
+            return
         if self.config_path is None:
             self.notify("nothing to reload: no config file (demo mode)", severity="warning", markup=False)
             return
@@ -412,6 +500,11 @@ class HealthDashApp(App[int]):
         yield SystemCommand("Silence alerts", "By name or glob, for a while (x)", self.overview.action_silence)
         yield SystemCommand("Silences", "List silences and remove them (X)", self.action_silences)
         yield SystemCommand("Show / fold symptoms", "Symptoms under their root-cause alert (e)", self.overview.action_toggle_symptoms)
+        yield SystemCommand("Add a note", "A time-stamped note for the timeline, about the selected check (n)",
+                            self.action_note)
+        yield SystemCommand("Timeline", "Status changes, alerts, silences, breakers and notes, newest first (T)",
+                            self.action_timeline)
+        yield SystemCommand("SLOs", "Availability, error budgets, burn rates, MTTR and MTBF (L)", self.action_slo)
         if isinstance(screen, BreakersScreen):
             for command, title, key in (
                 ("force_open", "Breaker: force open", "o"),
@@ -426,6 +519,9 @@ class HealthDashApp(App[int]):
                 )
         if isinstance(screen, SilencesScreen):
             yield SystemCommand("Remove silence", "End the selected silence now (d)", screen.action_delete)
+        if isinstance(screen, TimelineScreen):
+            yield SystemCommand("Timeline: only the selected", "Keep the selected line's check, or show all (f)",
+                                screen.action_filter_subject)
         if self.demo is not None:
             for name in self.demo.dependencies():
                 verb = "restore" if self.demo.is_broken(name) else "break"

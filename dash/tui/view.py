@@ -34,6 +34,8 @@ STALE_MARK = "stale"
 SORTS = ("severity", "name", "latency", "last change")
 HISTORY_WIDTH = 12
 VERDICT_WORDS = {Status.OK: "ALL OK", Status.WARN: "DEGRADED", Status.CRIT: "FAILING", Status.UNKNOWN: "UNKNOWN"}
+AGENT_UNREACHABLE = "agent unreachable"  # how dash.agent.client.RemoteEngine's error line starts
+UNREACHABLE_WORD = "AGENT UNREACHABLE"
 SPARK = "▁▂▃▄▅▆▇█"
 
 
@@ -161,13 +163,43 @@ def table_row(state: CheckState, now: float, breaker: BreakerState | None = None
 # -- the board ---------------------------------------------------------------------
 
 
+def agent_unreachable(snapshot: Snapshot) -> bool:
+    """True when an attached board lost its agent: what it shows is stale."""
+    return any(e.startswith(AGENT_UNREACHABLE) for e in snapshot.errors)
+
+
 def verdict(snapshot: Snapshot) -> tuple[str, Status]:
-    """One word for the whole board; UNKNOWN until something has answered."""
+    """One word for the whole board; UNKNOWN until something has answered.
+
+    A board whose agent is unreachable says so instead: its last results are not
+    news, and a stale board must never read "ALL OK".
+    """
+    if agent_unreachable(snapshot):
+        return UNREACHABLE_WORD, Status.CRIT
     reported = [c.status for c in snapshot.checks if c.last is not None]
     if not reported:
         return VERDICT_WORDS[Status.UNKNOWN], Status.UNKNOWN
     worst = Status.worst(reported)
     return VERDICT_WORDS[worst], worst
+
+
+@dataclass(frozen=True, slots=True)
+class BoardError:
+    """A line under the header about the board itself: `loud` ones (the agent is gone)
+    are drawn like MONITOR OFFLINE, the others (Alertmanager cannot be read) in warning colour."""
+
+    text: str
+    tone: Tone
+    loud: bool
+
+
+def board_errors(snapshot: Snapshot) -> list[BoardError]:
+    """The snapshot's errors, the agent's first: they say whether the board is live at all."""
+    out = [
+        BoardError(f"⚠ {e}", "crit", True) if e.startswith(AGENT_UNREACHABLE) else BoardError(f"⚠ {e}", "warn", False)
+        for e in snapshot.errors
+    ]
+    return sorted(out, key=lambda e: not e.loud)
 
 
 def counts(checks: Iterable[CheckState]) -> dict[Tone, int]:
@@ -255,8 +287,9 @@ class Reading:
 
 
 def host_check(checks: Iterable[CheckState]) -> CheckState | None:
-    """The first check of kind "host", if any."""
-    return next((c for c in checks if c.kind == "host"), None)
+    """The first check of kind "host", else of kind "node" (node_exporter, same metric names), if any."""
+    items = list(checks)
+    return next((c for c in items if c.kind == "host"), None) or next((c for c in items if c.kind == "node"), None)
 
 
 def _judge(metric: Metric | None) -> Tone:
@@ -720,11 +753,18 @@ class AlertLine:
     check: str | None = None
     subject: str = "check"
     folded: int = 0  # on a "folded" line: how many symptoms it stands for
+    source: str = "healthdash"  # "alertmanager" on an "external" line: acked and silenced there
+    ref: str = ""  # an external alert's own fingerprint (Alertmanager's)
 
     @property
     def key(self) -> str:
         """What the panel's cursor follows across refreshes."""
-        return self.fingerprint or f"{self.kind}:{self.name}"
+        return self.fingerprint or f"{self.kind}:{self.ref or self.name}"
+
+    @property
+    def external(self) -> bool:
+        """True for another system's alert (Alertmanager's): our keys do not change it."""
+        return self.kind == "external"
 
     @property
     def selectable(self) -> bool:
@@ -766,16 +806,62 @@ def alert_line(a: Alert, now: float, kind: str = "alert") -> AlertLine:
     )
 
 
+EXTERNAL_MARK = "am"  # the priority column of Alertmanager's alerts: they have no P1-P4 of ours
+_EXTERNAL_TONE: dict[str, Tone] = {
+    "critical": "crit", "crit": "crit", "page": "crit", "error": "crit", "high": "crit", "major": "crit",
+    "warning": "warn", "warn": "warn", "ticket": "warn", "medium": "warn", "minor": "warn",
+}
+
+
+def external_line(a: Any, now: float) -> AlertLine:
+    """How one of Alertmanager's alerts (dash.alertmanager.ExternalAlert) reads at wall time `now`.
+
+    Its texts were cleaned when pulled; suppressed ones (silenced or inhibited in
+    Alertmanager) are dimmed like our silenced alerts.
+    """
+    severity = a.severity or "no severity"
+    text = f"{severity}: {a.summary}" if a.summary else severity
+    seen = f"since {format_age(now - a.starts_at)}" if a.starts_at is not None else ""
+    return AlertLine(
+        kind="external",
+        priority=EXTERNAL_MARK,
+        state=a.state or "active",
+        name=a.name,
+        count="",
+        seen=seen,
+        text=text,
+        tone=_EXTERNAL_TONE.get(a.severity.casefold(), "unknown"),
+        muted=a.state != "active",
+        check=None,
+        subject=a.source,
+        source=a.source,
+        ref=a.fingerprint,
+    )
+
+
+def _external_order(a: Any) -> tuple:
+    rank = {"crit": 0, "warn": 1}.get(_EXTERNAL_TONE.get(a.severity.casefold(), ""), 2)
+    starts = a.starts_at if a.starts_at is not None else math.inf
+    return (a.state != "active", rank, starts, a.name, a.fingerprint)
+
+
 def _alert_order(a: Alert) -> tuple:
     return (not a.is_open, a.priority, a.started_at, a.fingerprint)
 
 
 def alert_lines(
-    alerts: Sequence[Alert], checks: Iterable[CheckState], now: float, *, expanded: bool = False
+    alerts: Sequence[Alert],
+    checks: Iterable[CheckState],
+    now: float,
+    *,
+    expanded: bool = False,
+    external: Sequence[Any] = (),
 ) -> list[AlertLine]:
     """The alert panel: root causes and other alerts by priority then age, each root's
     symptoms folded under it ("+3 symptoms", or one line each when `expanded`), then the
-    failing checks that have no alert yet, then the recently resolved alerts."""
+    failing checks that have no alert yet, then Alertmanager's alerts (`external`:
+    active ones first, by severity then age), then our recently resolved alerts (open
+    problems, whoever raised them, before what is already over)."""
     open_fps = {a.fingerprint for a in alerts if a.is_open}
     symptoms: dict[str, list[Alert]] = {}
     top: list[Alert] = []
@@ -808,23 +894,27 @@ def alert_lines(
             seen=f"since {format_age(now - since)}", text=f"{SYMBOL[c.status]} {c.status.value} {c.last.reason.value}: {c.last.message}",
             tone=c.status.value, muted=True, check=c.name,
         ))
+    lines.extend(external_line(a, now) for a in sorted(external, key=_external_order))
     lines.extend(alert_line(a, now) for a in top if not a.is_open)
     return lines
 
 
 def alert_summary(lines: Sequence[AlertLine]) -> str:
-    """"2 open, 3 symptoms, 1 unconfirmed": the panel's heading after "alerts"."""
-    tally = {"open": 0, "symptoms": 0, UNCONFIRMED: 0, "resolved": 0}
+    """"2 open, 1 symptom, 1 unconfirmed, 2 from alertmanager": the panel's heading after "alerts"."""
+    tally = {"open": 0, "symptom": 0, UNCONFIRMED: 0, "external": 0, "resolved": 0}
     for line in lines:
         if line.kind == "alert":
             tally["resolved" if line.state == AlertState.RESOLVED.value else "open"] += 1
         elif line.kind == "symptom":
-            tally["symptoms"] += 1
+            tally["symptom"] += 1
         elif line.kind == "folded":
-            tally["symptoms"] += line.folded
+            tally["symptom"] += line.folded
         elif line.kind == "unconfirmed":
             tally[UNCONFIRMED] += 1
-    return ", ".join(f"{n} {what}" for what, n in tally.items() if n)
+        elif line.kind == "external":
+            tally["external"] += 1
+    words = {"symptom": lambda n: "symptom" if n == 1 else "symptoms", "external": lambda n: "from alertmanager"}
+    return ", ".join(f"{n} {words.get(what, lambda n: what)(n)}" for what, n in tally.items() if n)
 
 
 # -- silences -------------------------------------------------------------------------------
@@ -858,4 +948,274 @@ def silence_rows(silences: Sequence[Silence], alerts: Sequence[Alert], now: floa
             by=s.by,
             comment=s.comment,
         ))
+    return out
+
+
+# -- SLOs -----------------------------------------------------------------------------------
+
+WINDOW_LABELS = {3600.0: "1h", 21600.0: "6h", 86400.0: "24h", 259200.0: "3d", 604800.0: "7d", 2592000.0: "30d"}
+BUDGET_BAR = 20
+FULL_COVERAGE = 0.9  # a window backed by less history than this share of it is marked partial
+PARTIAL_MARK = "*"
+SLO_HINT = 'add slo = { target = 99.9, window = "30d" } to a check or service'
+
+
+def window_label(seconds: float) -> str:
+    """1h, 6h, 24h, 3d, 7d, 30d; other windows as config durations."""
+    return WINDOW_LABELS.get(float(seconds)) or format_duration(seconds)
+
+
+def format_availability(value: float | None) -> str:
+    """99.950%, 97.12%, 100%; "-" without events. Cut, never rounded up: 99.9996 is not 100%."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if value >= 100:
+        return "100%"
+    digits = 3 if value >= 99 else 2
+    scale = 10**digits
+    return f"{math.floor(value * scale) / scale:.{digits}f}%"
+
+
+def format_burn(value: float | None) -> str:
+    """0.5x, 14.4x, 120x; "-" without events."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.1f}x" if value < 100 else f"{value:.0f}x"
+
+
+def burn_tone(value: float | None) -> Tone:
+    """crit from 6x (the workbook's page rates), warn from 1x (the budget would not last the window)."""
+    if value is None:
+        return "muted"
+    return "crit" if value >= 6 else "warn" if value >= 1 else "ok"
+
+
+def budget_bar(left: float, width: int = BUDGET_BAR) -> str:
+    """The error budget left as a bar: full at 100%, empty at 0% or below."""
+    filled = round(min(100.0, max(0.0, left)) / 100 * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def budget_text(left: float) -> tuple[str, Tone]:
+    """"48% left" (ok), "12% left" (warn), "35% overspent" (crit)."""
+    if left < 0:
+        return f"{format_percent(-left)} overspent", "crit"
+    if left == 0:
+        return "0% left: spent", "crit"
+    return f"{format_percent(left)} left", "warn" if left < 25 else "ok"
+
+
+def _span(seconds: float | None) -> str:
+    """MTTR / MTBF: 45s, 4m, 2h05m, 3d4h; "-" when undefined."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m" + (f"{s % 60:02d}s" if s < 600 and s % 60 else "")
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600}h"
+
+
+@dataclass(frozen=True, slots=True)
+class SLOCard:
+    """Everything the SLO screen shows about one objective, as plain values.
+
+    `availabilities` and `burns` are (window label, value, tone, partial) for
+    1h/24h/7d/30d and 1h/6h/24h/3d; `alerts` are the firing burn-rate conditions
+    in words, most urgent first.
+    """
+
+    subject: str
+    kind: str
+    objective: str
+    availabilities: tuple[tuple[str, str, Tone, bool], ...]
+    budget_left: float
+    budget: str
+    budget_tone: Tone
+    coverage: str
+    burns: tuple[tuple[str, str, Tone, bool], ...]
+    reliability: str
+    alerts: tuple[tuple[str, Tone], ...]
+    rank: tuple = ()
+
+    @property
+    def burning(self) -> str:
+        """"page", "ticket" or "": the most urgent firing burn alert."""
+        return "page" if any(t == "crit" for _, t in self.alerts) else "ticket" if self.alerts else ""
+
+
+def _partial(covered: float, window: float) -> bool:
+    return covered < window * FULL_COVERAGE
+
+
+def slo_card(report: Any, kind: str = "") -> SLOCard:
+    """How one dash.core.slo.SLOReport reads; `kind` is "check" or "service" when known."""
+    r = report
+    avail = tuple(
+        (
+            window_label(w.window),
+            format_availability(w.value),
+            "muted" if w.value is None else ("crit" if w.value < r.target else "ok"),
+            w.value is not None and _partial(w.covered, w.window),
+        )
+        for w in r.availabilities
+    )
+    burns = tuple(
+        (window_label(w.window), format_burn(w.value), burn_tone(w.value), w.value is not None and _partial(w.covered, w.window))
+        for w in r.burn_rates
+    )
+    text, tone = budget_text(r.budget_left)
+    coverage = "" if not _partial(r.covered, r.window) else (
+        f"only {format_duration(r.covered)} of history" if r.covered > 0 else "no history yet")
+    count = f"{r.incidents} incident{'s' if r.incidents != 1 else ''}" if r.incidents else "no incidents"
+    incidents = f"{count} in {window_label(r.window)}"
+    alerts = tuple(
+        (
+            f"{a.severity}: burning {format_burn(a.long_burn)} over {window_label(a.long_window)} and "
+            f"{format_burn(a.short_burn)} over {window_label(a.short_window)} ({a.severity}s at {format_burn(a.rate)})",
+            "crit" if a.severity == "page" else "warn",
+        )
+        for a in r.burn_alerts
+    )
+    urgency = 0 if any(t == "crit" for _, t in alerts) else 1 if alerts else 2
+    return SLOCard(
+        subject=r.subject,
+        kind=kind,
+        objective=f"{r.target:g}% over {window_label(r.window)}",
+        availabilities=avail,
+        budget_left=r.budget_left,
+        budget=text,
+        budget_tone=tone,
+        coverage=coverage,
+        burns=burns,
+        reliability=f"MTTR {_span(r.mttr)}  MTBF {_span(r.mtbf)}  {incidents}",
+        alerts=alerts,
+        rank=(urgency, r.budget_left, r.subject.casefold()),
+    )
+
+
+def slo_cards(reports: Iterable[Any], kinds: Mapping[str, str] | None = None) -> list[SLOCard]:
+    """One card per SLO, worst first: paging burns, then ticket burns, then the least budget left."""
+    kinds = kinds or {}
+    return sorted((slo_card(r, kinds.get(r.subject, "")) for r in reports), key=lambda c: c.rank)
+
+
+def slo_summary(cards: Sequence[SLOCard]) -> str:
+    """"3 objectives · 1 burning · 1 overspent": the SLO screen's title line."""
+    n = len(cards)
+    parts = [f"{n} objective{'s' if n != 1 else ''}"]
+    burning = sum(1 for c in cards if c.alerts)
+    if burning:
+        parts.append(f"{burning} burning")
+    over = sum(1 for c in cards if c.budget_left < 0)
+    if over:
+        parts.append(f"{over} overspent")
+    return " · ".join(parts)
+
+
+# -- timeline --------------------------------------------------------------------------------
+
+TIMELINE_SINCE = 86400.0  # the screen shows the last 24 hours
+TIMELINE_LIMIT = 500
+BOARD_SUBJECT = "all"  # the subject column of a note about the whole board
+_EVENT_WORDS = {"flapping_started": "flapping", "flapping_stopped": "steady"}
+_EVENT_TONE: dict[str, Tone] = {
+    "fired": "crit", "escalated": "crit", "resolved": "ok", "flapping_started": "warn", "flapping_stopped": "ok",
+}
+_STATUS_TONE: dict[str, Tone] = {"ok": "ok", "warn": "warn", "crit": "crit", "unknown": "unknown",
+                                 "down": "crit", "degraded": "warn"}
+_BREAKER_TONE: dict[str, Tone] = {s.value: t for s, t in BREAKER_TONE.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    """One line of the timeline screen, as plain values; `subject` is "" for a board-wide note."""
+
+    key: str
+    at: float
+    time: str
+    what: str
+    subject: str
+    text: str
+    tone: Tone
+
+
+def event_time(at: float, now: float) -> str:
+    """18:20:01 today; "Tue 18:20" on an earlier (or later) day."""
+    if time.strftime("%Y%m%d", time.localtime(at)) == time.strftime("%Y%m%d", time.localtime(now)):
+        return clock_text(at)
+    return time.strftime("%a %H:%M", time.localtime(at))
+
+
+def timeline_row(entry: Any, now: float, index: int = 0) -> TimelineRow:
+    """How one dash.store.TimelineEntry reads; `index` tells equal entries apart."""
+    kind, event = entry.kind, entry.event
+    if kind == "status":
+        what, tone = "status", _STATUS_TONE.get(event, "")
+    elif kind == "breaker":
+        what, tone = "breaker", _BREAKER_TONE.get(event, "")
+    elif kind == "note":
+        what, tone = "note", "strong"
+    elif kind in ("ack", "silence"):
+        what, tone = event or kind, "muted"
+    else:
+        what, tone = _EVENT_WORDS.get(event, event or kind), _EVENT_TONE.get(event, "")
+    text = clean(entry.text, limit=500)
+    if entry.author:
+        text = f"{text} — {clean(entry.author, limit=80)}"
+    return TimelineRow(
+        key=f"{entry.at!r}\x1f{kind}\x1f{event}\x1f{entry.subject}\x1f{index}",
+        at=entry.at,
+        time=event_time(entry.at, now),
+        what=what,
+        subject=clean(entry.subject, limit=200),
+        text=text,
+        tone=tone,
+    )
+
+
+def timeline_rows(entries: Iterable[Any], now: float, subject: str | None = None) -> list[TimelineRow]:
+    """The timeline newest first; with `subject`, only that check's (or service's, or alert's) entries."""
+    picked = [e for e in entries if subject is None or e.subject == subject]
+    ordered = sorted(enumerate(picked), key=lambda p: (p[1].at, p[0]), reverse=True)
+    seen: dict[str, int] = {}
+    out = []
+    for _, e in ordered:
+        row = timeline_row(e, now)
+        n = seen.get(row.key, 0)
+        seen[row.key] = n + 1
+        out.append(row if n == 0 else timeline_row(e, now, n))
+    return out
+
+
+def memory_timeline(snapshot: Snapshot, notes: Iterable[Any], mono_now: float | None = None) -> list[Any]:
+    """What this session remembers without a history file: operator notes, alerts fired and
+    resolved, active silences and (with `mono_now`, the engine's monotonic time at the
+    snapshot) breaker transitions. `notes` are OperatorNotes or an agent's note dicts."""
+    from dash.store import TimelineEntry  # the store's own row type: one way to draw both
+
+    out: list[TimelineEntry] = []
+    for n in notes:
+        get = n.get if isinstance(n, Mapping) else (lambda k, d=None, n=n: getattr(n, k, d))
+        at = get("at")
+        if not isinstance(at, (int, float)):
+            continue
+        out.append(TimelineEntry(float(at), "note", get("check") or "", str(get("text") or ""), str(get("by") or ""), "note"))
+    for a in snapshot.alerts:
+        out.append(TimelineEntry(a.started_at, "alert", a.name, f"{a.priority_label} {a.severity}: {a.message}", "", "fired"))
+        if a.resolved_at is not None:
+            out.append(TimelineEntry(a.resolved_at, "alert", a.name, a.message, "", "resolved"))
+    for s in snapshot.silences:
+        what = (s.match or "*") + (" [" + ", ".join(s.tags) + "]" if s.tags else "")
+        until = f"{what} until {clock_text(s.until)}" + (f": {s.comment}" if s.comment else "")
+        out.append(TimelineEntry(s.created_at, "silence", what, until, s.by, "silenced"))
+    if mono_now is not None:
+        for b in snapshot.breakers:
+            for t in b.transitions:
+                text = f"{t.before.value} -> {t.after.value}" + (f": {t.cause}" if t.cause else "")
+                at = wall_of(t.at, mono_now, snapshot.generated_at)
+                out.append(TimelineEntry(at, "breaker", b.name, text, "", t.after.value))
     return out

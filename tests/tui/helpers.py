@@ -53,8 +53,8 @@ class Rig:
     """An engine with scripted probes on a fake clock; `calls[name]` counts probe calls."""
 
     def __init__(self, scripts: Mapping[str, list[Outcome]], checks: list[CheckConfig] = (), path: str = "test.toml",
-                 *, config: Config | None = None, **config_kw) -> None:
-        self.clock = FakeClock()
+                 *, config: Config | None = None, clock: FakeClock | None = None, **config_kw) -> None:
+        self.clock = clock or FakeClock()
         self.scripts = dict(scripts)
         self.calls: dict[str, list[int]] = {}
         self.config = config or Config(path=path, checks=tuple(checks), **config_kw)
@@ -138,3 +138,99 @@ def screen_text(app) -> str:
                       color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text(styles=False)
+
+
+# -- history and SLOs --------------------------------------------------------------------------
+
+DAY = 86400.0
+
+
+def slo_reports(now: float) -> dict:
+    """Three objectives as dash.persist would compute them at `now`:
+    api (check, 99.9%, 3 days of history) pages: the last 10 minutes fail one in six;
+    db (check, 99.5%, 2 hours of history) overspent its budget 90 minutes ago: a ticket;
+    checkout (service, 99.9%, 30 days) is spotless, with one 10-minute outage 10 days ago."""
+    from dash.config import SLO
+    from dash.core.slo import Minute, report
+
+    def minutes(span: float, failing: set[int]) -> list[Minute]:
+        first = int((now - span) // 60)
+        last = int(now // 60)
+        return [Minute(m * 60.0, 6, 1 if (last - m) in failing else 0) for m in range(first, last)]
+
+    api = report("api", SLO(99.9, 30 * DAY), minutes(3 * DAY, set(range(1, 11))),
+                 [(now - 3 * DAY, "ok")], now)
+    db = report("db", SLO(99.5, 30 * DAY),
+                [Minute(m.start, m.count, 6 if m.failures else 0) for m in minutes(2 * 3600, {90, 89, 88})],
+                [(now - 7200, "ok"), (now - 5400, "crit"), (now - 5220, "ok")], now)
+    checkout = report("checkout", SLO(99.9, 30 * DAY), minutes(30 * DAY, set()),
+                      [(now - 20 * DAY, "ok"), (now - 10 * DAY, "down"), (now - 10 * DAY + 600, "ok")], now)
+    return {"api": api, "db": db, "checkout": checkout}
+
+
+def slo_rig(**kw) -> Rig:
+    """Two checks and a service with SLOs; the engine's SLO reports come from `slo_reports`."""
+    from dash.config import SLO
+
+    objective = SLO(99.9, 30 * DAY)
+    rig = Rig(
+        {"api": [OK], "db": [REFUSED], "host": [host_outcome()]},
+        [check("api", slo=objective), check("db", kind="tcp", slo=SLO(99.5, 30 * DAY)), check("host", kind="host")],
+        services=(ServiceConfig("checkout", tier=1, requires=("api", "db"), slo=objective),),
+        **kw,
+    )
+    rig.engine.slo_reports = slo_reports(rig.clock.wall())
+    return rig
+
+
+class HistoryOnly:
+    """A runtime with a history store and nothing else (what `app.runtime` offers the
+    timeline): the engine runs as it would without one. Closes the store on stop."""
+
+    def __init__(self, engine: Engine, store) -> None:
+        from types import SimpleNamespace
+
+        self.engine = engine
+        self.store = store
+        self.persistence = SimpleNamespace(store=store)
+        self.warnings: list[str] = []
+
+    async def start(self) -> None:
+        await self.engine.start()
+
+    async def reload(self, config: Config) -> None:
+        await self.engine.reload(config)
+
+    async def stop(self) -> None:
+        import asyncio
+
+        await self.engine.stop()
+        await asyncio.to_thread(self.store.close)
+
+
+def write_incident(store, t0: float) -> None:
+    """An incident in `store`, starting at `t0`: db refuses connections for ten minutes,
+    its alert fires and is acknowledged, its breaker opens and closes again, the
+    checkout service goes down and comes back; alice and bob write notes. Flushed."""
+    from dash.core.alerts import AlertEvent, EventKind
+    from dash.model import CheckResult
+
+    def result(at: float, outcome: Outcome) -> CheckResult:
+        return CheckResult("db", "tcp", outcome.status, outcome.reason, outcome.message, 0.01, 1, at - 0.01, at)
+
+    fp = "check:db:unhealthy"
+    store.record_result(result(t0, OK))
+    store.record_service("checkout", "ok", t0)
+    store.record_result(result(t0 + 60, REFUSED))
+    store.record_event(AlertEvent(EventKind.FIRED, fp, "db", t0 + 61, "P1 crit: connection refused"))
+    store.record_breaker_transition("db", t0 + 62, "closed", "open", "failure rate 100% >= 50% over 2 calls")
+    store.record_service("checkout", "down", t0 + 62, message="db crit")
+    store.record_event(AlertEvent(EventKind.ACKED, fp, "db", t0 + 120, "acknowledged by alice"))
+    store.add_note("restarting db [bold]now[/]", at=t0 + 125, check="db", author="alice")
+    store.record_breaker_transition("db", t0 + 600, "open", "half_open", "open time over: one trial call")
+    store.record_result(result(t0 + 601, OK))
+    store.record_breaker_transition("db", t0 + 601, "half_open", "closed", "trial call succeeded")
+    store.record_service("checkout", "ok", t0 + 602)
+    store.record_event(AlertEvent(EventKind.RESOLVED, fp, "db", t0 + 602, "recovered after 9m"))
+    store.add_note("all clear, post-mortem tomorrow", at=t0 + 700, author="bob")
+    assert store.flush()

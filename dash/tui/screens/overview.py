@@ -132,7 +132,8 @@ class OverviewScreen(Screen):
             services.set_class(not configured, "-none")  # hidden; the wide grid keeps its cell
             services.show(snap.services if configured else None, self._palette)
             self.alerts_panel.show(
-                snap.alerts, snap.checks, now, self._palette, self._errors, expanded=self.show_symptoms
+                snap.alerts, snap.checks, now, self._palette, self._errors, expanded=self.show_symptoms,
+                external=snap.external,
             )
 
     # -- what the alert keys act on ------------------------------------------------------
@@ -149,6 +150,27 @@ class OverviewScreen(Screen):
         if name is None:
             return None, None
         return fingerprint("check", name), name
+
+    def note_subject(self) -> str | None:
+        """The check a note written now is about: the selected alert line's check when the
+        alert panel has the focus, else the check under the table's cursor."""
+        if self.alerts_panel.has_focus:
+            line = self.alerts_panel.selected
+            return line.check if line is not None else None
+        return self.table.selected_check
+
+    def _external_selected(self) -> bool:
+        """True (and the user told why nothing happens) when the selected alert is Alertmanager's."""
+        line = self.alerts_panel.selected if self.alerts_panel.has_focus else None
+        if line is None or not line.external:
+            return False
+        self.notify(
+            f"{line.name} is {line.source}'s alert: acknowledge or silence it in Alertmanager",
+            severity="warning",
+            timeout=5,
+            markup=False,
+        )
+        return True
 
     # -- keys ------------------------------------------------------------------------
 
@@ -181,18 +203,24 @@ class OverviewScreen(Screen):
 
     def action_ack(self) -> None:
         """Acknowledge the alert of the selected check (or the selected alert)."""
+        if self._external_selected():
+            return
         fp, name = self.selection()
         if name is not None:
             self.app.acknowledge_alert(fp, name)  # type: ignore[attr-defined]
 
     def action_unack(self) -> None:
         """Take back the acknowledgement of the selected check's (or the selected) alert."""
+        if self._external_selected():
+            return
         fp, name = self.selection()
         if name is not None:
             self.app.unacknowledge_alert(fp, name)  # type: ignore[attr-defined]
 
     def action_silence(self) -> None:
         """Open the silence form, matching the selected check (or alert) by default."""
+        if self._external_selected():
+            return
         _, name = self.selection()
         self.app.open_silence_form(name or "")  # type: ignore[attr-defined]
 

@@ -1,6 +1,7 @@
 """The alert panel: alerts by priority then age, root causes with their symptoms folded
 under them, then failing checks that have no alert yet (dimmer, "unconfirmed"), then
-the recently resolved. Config errors from a failed reload stay on top until fixed.
+Alertmanager's alerts (marked "am"), then the recently resolved. Config errors from a
+failed reload stay on top until fixed.
 
 The panel takes the focus (tab) so an alert that is not a check in the table, such
 as a service's, can be selected for `a`, `A` and `x`.
@@ -9,6 +10,7 @@ as a service's, can be selected for `a`, `A` and `x`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rich.style import Style
 from rich.text import Text
@@ -71,10 +73,12 @@ class AlertsPanel(Widget, can_focus=True):
         errors: Sequence[str] = (),
         *,
         expanded: bool = False,
+        external: Sequence[Any] = (),
     ) -> None:
-        """Draw the alerts and unconfirmed failures at wall time `now`, after any config `errors`."""
+        """Draw the alerts and unconfirmed failures at wall time `now`, after any config `errors`;
+        `external` are Alertmanager's alerts (dash.alertmanager.ExternalAlert), shown after ours."""
         p = palette
-        items = alert_lines(alerts, checks, now, expanded=expanded)
+        items = alert_lines(alerts, checks, now, expanded=expanded, external=external)
         head: list[Text] = []
         if errors:
             head.append(p.text(f"config not reloaded ({len(errors)} errors; still running the previous config):", "crit"))

@@ -1,14 +1,20 @@
-"""The header line: title, MONITOR OFFLINE, PAUSED, verdict, counts per status, sort/filter, clock."""
+"""The header: title, MONITOR OFFLINE, PAUSED, verdict, counts per status, sort/filter, clock.
+
+When the board itself is in doubt (an attached dashboard lost its agent, Alertmanager
+cannot be read) one more line per error says so under it: the agent's in reverse
+red like MONITOR OFFLINE, the others in warning colour.
+"""
 
 from __future__ import annotations
 
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Size
 from textual.widget import Widget
 
 from dash.model import Snapshot, Status
 from dash.tui.palette import Palette
-from dash.tui.view import PENDING, SYMBOL, clock_text, counts, verdict
+from dash.tui.view import PENDING, SYMBOL, BoardError, board_errors, clock_text, counts, verdict
 
 TITLE_WIDTH = 28
 _REVERSE = Style(reverse=True)
@@ -19,7 +25,7 @@ class DashHeader(Widget):
 
     DEFAULT_CSS = """
     DashHeader {
-        height: 1;
+        height: auto;
         width: 1fr;
         background: $panel;
         color: $foreground;
@@ -31,12 +37,23 @@ class DashHeader(Widget):
         self._snapshot: Snapshot | None = None
         self._palette = Palette()
         self._extra: list[str] = []
+        self._errors: list[BoardError] = []
 
     def show(self, snapshot: Snapshot, palette: Palette, extra: list[str] | None = None) -> None:
         """Draw `snapshot`; `extra` is the screen's own state, e.g. ["filter: api", "sort: name"],
         most important first (the last ones are dropped when the line is too short)."""
-        self._snapshot, self._palette, self._extra = snapshot, palette, list(extra or [])
-        self.refresh()
+        errors = board_errors(snapshot)
+        resize = len(errors) != len(self._errors)
+        self._snapshot, self._palette, self._extra, self._errors = snapshot, palette, list(extra or []), errors
+        self.refresh(layout=resize)
+
+    @property
+    def error_lines(self) -> list[str]:
+        """The lines under the header, as text (for tests and screen readers)."""
+        return [e.text for e in self._errors]
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return 1 + len(self._errors)
 
     def left_text(self) -> Text:
         snap, p = self._snapshot, self._palette
@@ -79,5 +96,17 @@ class DashHeader(Widget):
         left.append(" " * gap)
         left.append(right)
         left.truncate(width)
-        return left
+        if not self._errors:
+            return left
+        p = self._palette
+        lines = [left]
+        for e in self._errors:
+            line = Text(end="", no_wrap=True, overflow="ellipsis")
+            if e.loud:
+                line.append(f" {e.text} ".ljust(width), style=p(e.tone) + p("strong") + _REVERSE)
+            else:
+                line.append(f" {e.text}", style=p(e.tone))
+            line.truncate(width, overflow="ellipsis")
+            lines.append(line)
+        return Text("\n", end="", no_wrap=True).join(lines)
 
