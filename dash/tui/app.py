@@ -441,19 +441,19 @@ class HealthDashApp(App[int]):
                 screen.reload()
 
     def history(self) -> tuple[Any, str]:
-        """(the history store, "") when history is on; else (None, why it is not)."""
+        """(the history store, "") when history is on; else (None, why it is not, in one line)."""
         if self.remote:
-            return None, "history stays with the agent (healthdash timeline on its host); showing this session's"
+            return None, "history stays with the agent (healthdash timeline on its host)"
         runtime = self.runtime
         if runtime is None:
-            return None, "history is off: showing what this session remembers"
+            return None, "history is off"
         persistence = getattr(runtime, "persistence", None)
         if persistence is not None:
             return persistence.store, ""
         why = next((w for w in getattr(runtime, "warnings", ()) if w.startswith("history is off")), None)
         if why is not None or not getattr(runtime, "history", True):
-            return None, f"{why or 'history is off'}; showing what this session remembers"
-        return None, "history is opening…; showing what this session remembers"
+            return None, why or "history is off"
+        return None, "history is opening…"
 
     def action_timeline(self) -> None:
         """Open the timeline (or close it when it is open)."""

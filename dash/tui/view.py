@@ -1067,7 +1067,7 @@ def slo_card(report: Any, kind: str = "") -> SLOCard:
         (window_label(w.window), format_burn(w.value), burn_tone(w.value), w.value is not None and _partial(w.covered, w.window))
         for w in r.burn_rates
     )
-    text, tone = budget_text(r.budget_left)
+    text, tone = budget_text(r.budget_left) if r.availability is not None else ("nothing spent: no events yet", "muted")
     coverage = "" if not _partial(r.covered, r.window) else (
         f"only {format_duration(r.covered)} of history" if r.covered > 0 else "no history yet")
     count = f"{r.incidents} incident{'s' if r.incidents != 1 else ''}" if r.incidents else "no incidents"

@@ -12,8 +12,9 @@ import time
 import pytest
 
 from dash.config import AlertSettings
+from dash.store import Store
 from dash.tui.app import HealthDashApp
-from tests.tui.helpers import services_rig, standard_rig
+from tests.tui.helpers import HistoryOnly, services_rig, slo_rig, standard_rig, write_incident
 
 # Pages would toast over the pictures; the toasts have Pilot tests of their own.
 QUIET = AlertSettings(toast=False)
@@ -97,3 +98,29 @@ def test_breakers_160x45(snap_compare):
 def test_silence_form_80x24(snap_compare):
     app, before = dashboard(rig_factory=services_rig)
     assert snap_compare(app, terminal_size=(80, 24), run_before=before, press=["x"])
+
+
+def test_slo_80x24(snap_compare):
+    app, before = dashboard(rig_factory=slo_rig)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before, press=["L"])
+
+
+def test_timeline_80x24(snap_compare, tmp_path):
+    rig = standard_rig(alerts=QUIET)
+    store = Store.open(tmp_path / "history.db", now=rig.clock.wall)
+    write_incident(store, rig.clock.wall() - 3600)
+    app = HealthDashApp(rig.engine, rig.config, runtime=HistoryOnly(rig.engine, store))
+
+    async def open_timeline(pilot) -> None:
+        await rig.clock.advance(30)
+        pilot.app.refresh_snapshot()
+        await pilot.press("T")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_timeline)
+
+
+def test_note_form_80x24(snap_compare):
+    app, before = dashboard(rig_factory=services_rig)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before, press=["n"])

@@ -1,1 +1,1 @@
-"""The dashboard's screens: overview, check detail, help."""
+"""The dashboard's screens: overview, check detail, help, breakers, silences, notes, timeline, SLOs."""
