@@ -483,6 +483,7 @@ class Agent:
         if check is not None and check not in {c.name for c in self.engine.config.checks}:
             raise _Refused(404, f"no check {check!r}")
         note = await self.notes.add(at=self.engine.clock.wall(), text=text, by=by, check=check)
+        self.engine.add_note(text, check=check, by=by)  # to the history and the timeline export too
         self.changed()
         return web.json_response(note.to_json())
 
