@@ -545,6 +545,7 @@ url = {_q(api + "/health")}
 interval = "3s"
 tags = ["team:demo", "tier:api"]
 expect = {{ status = [200], json = {{ path = "status", equals = "UP" }} }}
+slo = {{ target = 99.5, window = "7d" }}
 
 [[check]]
 name = "slow-api"
@@ -673,6 +674,7 @@ description = "takes orders and payments"
 tier = 1
 tags = ["team:demo"]
 requires = ["database", "healthy-api"]
+slo = {{ target = 99.9, window = "30d" }}
 
 [[service]]
 name = "refunds"
