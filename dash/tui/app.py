@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
+import tempfile
 import getpass
 import os
 from collections.abc import Iterable
@@ -618,7 +620,8 @@ async def _serve(args: argparse.Namespace, config: Config | None, path: Path | N
 
         demo = await start_demo()
         config = demo.config
-        history_dir = history_dir / "demo"  # the demo's history stays apart from yours
+        # The demo's history lives as long as the demo: each run starts from a clean board.
+        history_dir = Path(tempfile.mkdtemp(prefix="healthdash-demo-history-"))
     runtime = Runtime(config, state_dir=history_dir)
     app = HealthDashApp(runtime.engine, config, path, demo=demo, runtime=runtime)
     try:
@@ -627,6 +630,7 @@ async def _serve(args: argparse.Namespace, config: Config | None, path: Path | N
         await runtime.stop()
         if demo is not None:
             await demo.stop()
+            shutil.rmtree(history_dir, ignore_errors=True)
     return 0
 
 
