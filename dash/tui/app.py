@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import tempfile
 import getpass
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
