@@ -346,6 +346,8 @@ def describe_error(exc: BaseException, host: str, max_redirects: int) -> Outcome
         return crit(Reason.TIMEOUT, "timed out", True)
     if (bad := find(aiohttp.ClientResponseError, httpx.DecodingError, httpx.RemoteProtocolError)) is not None:
         return crit(Reason.HTTP_STATUS, f"invalid HTTP response: {clean(bad, limit=120)}")
+    if find(UnicodeError) is not None:  # httpx_aiohttp re-encodes the status line as strict UTF-8
+        return crit(Reason.HTTP_STATUS, "invalid HTTP response: the status line is not valid UTF-8")
     if (os_error := find(OSError)) is not None:
         why = os_error.strerror or errno.errorcode.get(os_error.errno or 0) or os_error
         return crit(Reason.CONNECT, f"cannot connect: {clean(why, limit=120)}", True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from dash import __version__
 from dash.config import Config, ConfigError, find_config, load_config
 from dash.model import CheckResult, Status
+from dash.text import clean
 
 log = logging.getLogger("healthdash")
 log.addHandler(logging.NullHandler())  # never fall back to printing log records on the terminal
@@ -33,6 +34,7 @@ def setup_logging() -> Path | None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         handler = logging.FileHandler(path, encoding="utf-8")
+        os.chmod(path, 0o600)  # tracebacks may quote outside text: owner-only, like the history
     except OSError:
         logging.getLogger().addHandler(logging.NullHandler())  # still nothing on the screen
         return None
@@ -191,7 +193,7 @@ def format_services(services: list) -> str:
     """Services as plain-text lines: status, name, and why, in words."""
     if not services:
         return ""
-    width = max(len(s.name) for s in services)
+    width = max(len("SERVICE"), *(len(s.name) for s in services))
     lines = ["", "SERVICE".ljust(width + 2) + "STATUS    WHY"]
     for s in services:
         why = "; ".join(s.because) or "-"
@@ -226,13 +228,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_agent(args: argparse.Namespace) -> int:
     from dash.agent import run_agent
 
+    config = _load(args)  # first: the config may use the token's variable too
     token = None
     if args.token_env:
-        token = os.environ.get(args.token_env)
+        token = os.environ.pop(args.token_env, None)  # exec plugins must not inherit it
         if not token:
             print(f"healthdash: environment variable {args.token_env} is not set or empty", file=sys.stderr)
             return 2
-    return run_agent(_load(args), args.listen, token)
+    return run_agent(config, args.listen, token)
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
@@ -308,5 +311,5 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line here, the traceback in the log
         log.exception("unhandled error")
         where = f" (traceback in {logfile})" if logfile else ""
-        print(f"healthdash: internal error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        print(f"healthdash: internal error: {type(exc).__name__}: {clean(exc, limit=300)}{where}", file=sys.stderr)
         return 70

@@ -30,6 +30,8 @@ _ESCAPES = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Lone surrogates (a JSON "\ud800" escape, os.environ) cannot be encoded for output or storage.
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 _NEWLINES = re.compile(r"[\r\n\t]+")
 
 REDACTED = "********"
@@ -57,6 +59,7 @@ def clean(text: object, *, limit: int | None = 500, one_line: bool = True) -> st
     else:
         s = s.replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
     s = _CONTROLS.sub(_escape_control, s)
+    s = _SURROGATES.sub("\ufffd", s)
     if limit is not None and len(s) > limit:
         s = s[: max(0, limit - 1)] + "…"
     return s

@@ -660,6 +660,15 @@ _PRUNE = (
 )
 
 
+def _storable(text: str) -> str:
+    """`text` as SQLite can store it: lone surrogates (which cannot be encoded) replaced."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _result_json(r: CheckResult) -> str:
     """A result as compact JSON for the recent table (written in the writer thread)."""
     return json.dumps(
@@ -797,15 +806,16 @@ class _Writer:
             if what == "result":
                 r: CheckResult = item[1]
                 latency = r.latency * 1000.0 if r.attempts > 0 else None  # not probed: no latency
-                self._add(r.check, r.finished_at, _text(r.status), latency, _text(r.reason), r.message)
+                self._add(_storable(r.check), r.finished_at, _text(r.status), latency, _text(r.reason), _storable(r.message))
                 self._rows["recent"].append((r.check, _result_json(r)))
             elif what == "service":
                 _, name, status, at, message = item
+                name, message = _storable(name), _storable(message)
                 self._add(name, at, _SERVICE_COLUMNS.get(status, "unknown"), None, "", message, shown=status)
             elif what == "state":
-                self._states[item[1]] = (item[2], item[3])
+                self._states[item[1]] = (_storable(item[2]), item[3])
             else:
-                self._rows[what].append(item[1])
+                self._rows[what].append(tuple(_storable(v) if isinstance(v, str) else v for v in item[1]))
         except Exception:  # one bad item must not stop history
             log.exception("history: could not record a %s", item[0] if item else "write")
 
