@@ -380,6 +380,9 @@ def _between(lo: int, hi: int) -> Callable[[int], str | None]:
     return check
 
 
+_NO_VARS_IN_NAMES = "a name cannot use ${VAR}: names are shown everywhere, substituted values never are"
+
+
 def _printable(what: str, *, empty_ok: bool = False) -> Callable[[str], str | None]:
     def check(v: str) -> str | None:
         if not empty_ok and not v.strip():
@@ -594,6 +597,11 @@ def find_config(
 # Loading
 
 
+# Thousands of checks fit in well under this; anything bigger is a wrong file, and
+# reading it whole would cost seconds and hundreds of MB before saying so.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
 def load_config(
     path: str | os.PathLike[str],
     *,
@@ -603,11 +611,16 @@ def load_config(
     """Read and validate a dash.toml; raises ConfigError listing every problem."""
     shown = os.fspath(path)
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError([f"{shown}: no such file"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{shown}: is a directory, not a config file"]) from None
     except OSError as e:
         raise ConfigError([f"{shown}: cannot read: {clean(e.strerror or e)}"]) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{shown}: larger than {MAX_CONFIG_BYTES // 2**20} MiB; is this the right file?"])
     return parse_config(data, shown, environ=environ, kinds=kinds)
 
 
@@ -634,6 +647,8 @@ def parse_config(
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([_toml_error(path, text, e)]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}:1: toml: values are nested too deeply"]) from None
     if kinds is None:
         import checks
 
@@ -1213,6 +1228,8 @@ class _Loader:
             where = _Where(("check", index), f"check[#{index + 1}]")
         self.check_secrets = set()
         errors_before = len(self.errors)
+        if isinstance(name, str) and "${" in name:
+            self.error(where.key("name"), _NO_VARS_IN_NAMES)
 
         kind = raw.get("kind")
         kind_fields: Mapping[str, Field] | None = None
@@ -1365,6 +1382,8 @@ class _Loader:
         usable = isinstance(name, str) and "${" not in name and _printable("a name")(name) is None
         where = _Where(("service", index), f"service[{name}]" if usable else f"service[#{index + 1}]")
         before = len(self.errors)
+        if isinstance(name, str) and "${" in name:
+            self.error(where.key("name"), _NO_VARS_IN_NAMES)
         values = self.table(
             raw, {k: f for k, f in SERVICE_FIELDS.items() if k != "redundant"}, where, also_allowed=("redundant",)
         )
@@ -1514,18 +1533,28 @@ class _Loader:
 
 
 def _cycles(graph: list[tuple[str, list[str]]]) -> list[list[str]]:
-    """Each cycle once, as a path starting and ending at its earliest node in `graph` order."""
+    """Each cycle once, as a path starting and ending at its earliest node in `graph` order.
+
+    Depth-first with an explicit stack, so a chain of 100k services cannot exhaust
+    Python's recursion limit.
+    """
     order = {name: i for i, (name, _) in enumerate(graph)}
     edges = dict(graph)
     state: dict[str, int] = {}  # 1 on the current path, 2 finished
     found: list[list[str]] = []
     seen: set[tuple[str, ...]] = set()
-
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = 1
-        path.append(node)
-        for nxt in edges.get(node, ()):
-            if state.get(nxt) == 1:
+    for root, _ in graph:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        state[root] = 1
+        stack = [iter(edges.get(root, ()))]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                state[path.pop()] = 2
+            elif state.get(nxt) == 1:
                 loop = path[path.index(nxt):]
                 k = loop.index(min(loop, key=order.__getitem__))
                 loop = loop[k:] + loop[:k]
@@ -1533,13 +1562,9 @@ def _cycles(graph: list[tuple[str, list[str]]]) -> list[list[str]]:
                     seen.add(tuple(loop))
                     found.append([*loop, loop[0]])
             elif nxt not in state:
-                visit(nxt, path)
-        path.pop()
-        state[node] = 2
-
-    for name, _ in graph:
-        if name not in state:
-            visit(name, [])
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(edges.get(nxt, ())))
     return found
 
 

@@ -133,9 +133,33 @@ def evaluate(
         visiting.discard(name)
         return out[name]
 
-    for s in services:
-        service(s.name)
+    for name in _dependencies_first(services):  # each call then finds its dependencies done
+        service(name)
     return {s.name: out[s.name] for s in services}
+
+
+def _dependencies_first(services: Sequence[ServiceConfig]) -> list[str]:
+    """Service names ordered so that every service comes after the services it uses,
+    found without recursion (a long chain must not exhaust the interpreter's stack).
+    Cycles (rejected by the config loader) are left for evaluate() to report."""
+    by_name = {s.name: s for s in services}
+    order: list[str] = []
+    done: set[str] = set()
+    for s in services:
+        if s.name in done:
+            continue
+        done.add(s.name)
+        stack = [(s.name, iter(by_name[s.name].dependencies))]
+        while stack:
+            name, deps = stack[-1]
+            dep = next(deps, None)
+            if dep is None:
+                stack.pop()
+                order.append(name)
+            elif dep in by_name and dep not in done:
+                done.add(dep)
+                stack.append((dep, iter(by_name[dep].dependencies)))
+    return order
 
 
 def _check_effect(name: str, status: Status | None, offline: Collection[str]) -> tuple[str, _Effect | None]:

@@ -192,16 +192,12 @@ def test_a_long_service_chain_within_the_limits_runs(tmp_path, state):
     assert '"name": "s0"' in check.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="dash.config._cycles recurses once per service: a chain of 1000 "
-                   "services is a RecursionError (exit 70); see the report for the iterative version")
 def test_a_thousand_service_chain_is_validated_without_a_crash(tmp_path, state):
     path = write(tmp_path, "dash.toml", _chain(1000))
     proc = healthdash("validate", "-c", str(path), state=state)
     assert proc.returncode in (0, 2), proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="dash.core.services.evaluate recurses about 3 frames per service: "
-                   "a chain of 480 validates but `check` dies with RecursionError (exit 70)")
 def test_a_chain_that_validates_also_runs(tmp_path, state):
     path = write(tmp_path, "dash.toml", _chain(480))
     validate, check = run_many([("validate", "-c", str(path)), ("check", "-c", str(path))], state=state)
@@ -210,8 +206,6 @@ def test_a_chain_that_validates_also_runs(tmp_path, state):
     assert_runs(check, path)
 
 
-@pytest.mark.xfail(strict=True, reason="dash.config.parse_config catches TOMLDecodeError but not the "
-                   "RecursionError tomllib raises on ~500 nested arrays or inline tables (exit 70)")
 def test_deeply_nested_values_are_one_line_errors(tmp_path, state):
     arrays = write(tmp_path, "arrays.toml", "a = " + "[" * 5000 + "]" * 5000 + "\n")
     tables = write(tmp_path, "tables.toml", "k = " + "{a=" * 3000 + "1" + "}" * 3000 + "\n")
@@ -240,8 +234,6 @@ def test_a_50_mb_string_finishes_with_a_message(tmp_path, state):
         assert '"status": "ok"' in proc.stdout and len(proc.stdout) < 10_000  # nothing huge echoed
 
 
-@pytest.mark.xfail(strict=True, reason="dash.config.load_config reads any size: 20 MB of checks (310k) "
-                   "takes ~15 s and ~870 MB to validate; see the report for the proposed limit")
 def test_a_config_over_the_size_limit_is_refused_in_one_line(tmp_path, state):
     filler = ("# " + "-" * 76 + "\n") * (5 * 1024 * 1024 // 80 + 1)  # 5 MiB of comment: cheap to parse
     path = write(tmp_path, "dash.toml", filler + '[dashboard]\ntitle = "too big"\n')

@@ -57,8 +57,6 @@ async def test_40x12_before_any_result(board):
         assert rows_on_screen(app, board.scripts)
 
 
-@pytest.mark.xfail(strict=True, reason="at 40x12 the host panel (4 rows) and the alert panel (up to 7) leave "
-                   "the checks table only its header row; see the report for a -short layout")
 async def test_40x12_shows_the_header_and_check_rows_once_results_arrive(board):
     app = HealthDashApp(board.engine, board.config)
     async with app.run_test(size=TINY) as pilot:

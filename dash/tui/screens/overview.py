@@ -30,6 +30,8 @@ class OverviewScreen(Screen):
     """Every check at a glance."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    # Below 20 lines the host panel goes and the lower panels shrink: checks come first.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (20, "-tall")]
 
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="filter"),
