@@ -72,7 +72,7 @@ class RemoteEngine:
     def subscribe_events(self, listener: Callable[[Any], None]) -> None:
         """Timeline events stay with the agent."""
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, **_: object) -> Snapshot:
         """The agent's board as last fetched, with a loud error while it is unreachable."""
         if self._unreachable_since is None:
             return self._snapshot

@@ -171,6 +171,11 @@ class Breaker:
         return self._state
 
     @property
+    def transitions(self) -> tuple[BreakerTransition, ...]:
+        """The last transitions, oldest first (cheap: no snapshot of the window)."""
+        return tuple(self._transitions)
+
+    @property
     def open_for(self) -> float:
         """The open duration the next (or current) OPEN period uses, in seconds."""
         return self._open_for

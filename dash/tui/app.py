@@ -19,6 +19,7 @@ import getpass
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +47,7 @@ from dash.tui.view import alert_reason, clock_text, keymap_from_config
 REFRESH_SECONDS = 1.0
 FAST_REFRESH_SECONDS = 0.25  # the cap: never redraw more often than this
 FAST_REFRESH_MAX_CHECKS = 200  # bigger boards redraw once a second: results arrive all the time
+BREAKER_STATS_AGE = 5.0  # seconds breaker statistics may lag while the breaker panel is closed
 WATCH_SECONDS = 1.5
 
 # Themes `t` cycles through (those this Textual has); the ANSI ones follow the terminal's palette.
@@ -178,6 +180,7 @@ class HealthDashApp(App[int]):
         self._watch = watch_config and self.config_path is not None
         self._signature: tuple[int, int] | None = None
         self._dirty = False
+        self._last_refresh = 0.0
         self._palette = Palette()
         self.overview = OverviewScreen()
         self.demo = demo  # `healthdash --demo`: its dependencies can be broken from the palette
@@ -197,7 +200,7 @@ class HealthDashApp(App[int]):
         else:
             await self.engine.start()  # starts tasks only: the first paint never waits for a check
         self.refresh_snapshot()
-        self.set_interval(REFRESH_SECONDS, self.refresh_snapshot, name="refresh")
+        self.set_interval(REFRESH_SECONDS, self._refresh_on_time, name="refresh")
         self.set_interval(FAST_REFRESH_SECONDS, self._refresh_if_dirty, name="refresh-soon")
         if self._watch:
             self._signature = await asyncio.to_thread(_file_signature, self.config_path)
@@ -221,6 +224,11 @@ class HealthDashApp(App[int]):
     def _on_result(self, result: CheckResult) -> None:
         self._dirty = True
 
+    def _refresh_on_time(self) -> None:
+        # The once-a-second redraw (clock, ages) is skipped when a result just caused one.
+        if time.monotonic() - self._last_refresh >= 0.9 * REFRESH_SECONDS:
+            self.refresh_snapshot()
+
     def _refresh_if_dirty(self) -> None:
         if self._dirty and len(self.engine.config.checks) <= FAST_REFRESH_MAX_CHECKS:
             self.refresh_snapshot()
@@ -228,7 +236,11 @@ class HealthDashApp(App[int]):
     def refresh_snapshot(self, *, restyle: bool = False) -> Snapshot:
         """Take a snapshot from the engine and draw it on every screen that shows one."""
         self._dirty = False
-        snap = self.engine.snapshot()
+        self._last_refresh = time.monotonic()
+        # Breaker statistics are only read on the breaker panel: elsewhere they may be a few
+        # seconds old (their states never are), which saves scanning every window each second.
+        showing_breakers = any(isinstance(s, BreakersScreen) for s in self.screen_stack)
+        snap = self.engine.snapshot(breaker_stats_age=0.0 if showing_breakers else BREAKER_STATS_AGE)
         self.snapshot = snap
         self.snapshot_mono = self.engine.clock.now()
         self.overview.show(snap, self._palette, self.config_errors, restyle=restyle)
@@ -412,7 +424,9 @@ class HealthDashApp(App[int]):
         if isinstance(self.screen, BreakersScreen):
             self.pop_screen()
             return
-        self.push_screen(BreakersScreen(self.snapshot, self._palette, self.snapshot_mono))
+        # Fresh statistics: elsewhere the board lets them lag a few seconds.
+        snap = self.engine.snapshot()
+        self.push_screen(BreakersScreen(snap, self._palette, self.engine.clock.now()))
 
     def action_silences(self) -> None:
         """Open the list of silences."""
