@@ -421,7 +421,7 @@ class Breaker:
             if 0 <= i < points:
                 calls[i] += b.calls
                 failures[i] += b.failures
-        return tuple(_rate(f, c) or 0.0 for f, c in zip(failures, calls))
+        return tuple(f * 100.0 / c if c > 0 else 0.0 for f, c in zip(failures, calls))
 
 
 def gate(breaker: Breaker, now: float) -> Literal["probe", "trial", "skip"]:
