@@ -401,6 +401,7 @@ class HttpProbe(Probe):
         secret_values.update(v for k, v in headers.items() if is_secret_header(k))
         self._redact = Redactor(secret_values)
         self._request: httpx.Request | None = None
+        self._metrics: dict[str, Metric] = {}
         self._last_raw: bytes | None = None
         self._last_detail = ""
 
@@ -418,6 +419,14 @@ class HttpProbe(Probe):
             self._setup_error = Outcome(
                 Status.CRIT, Reason.TLS, f"cannot load ca_file {clean(opts.get('ca_file'), limit=120)}: {why}"
             )
+
+    def _same_metric(self, name: str, value: float, unit: str = "", **kw: float) -> Metric:
+        # A health endpoint answers the same status and size run after run: reuse the
+        # object (at 1000 checks a second, fewer long-lived objects for the GC to scan).
+        last = self._metrics.get(name)
+        if last is None or last.value != value:
+            last = self._metrics[name] = Metric(name, value, unit, **kw)
+        return last
 
     async def probe(self) -> Outcome:
         """One request; every failure becomes an Outcome, cancellation propagates."""
@@ -475,8 +484,8 @@ class HttpProbe(Probe):
         latency_ms = elapsed * 1000.0
         metrics = (
             Metric("latency_ms", round(latency_ms, 1), "ms", self._warn_ms, self._crit_ms, 0.0),
-            Metric("status_code", float(code)),
-            Metric("bytes", float(len(body)), "B", min=0.0),
+            self._same_metric("status_code", float(code)),
+            self._same_metric("bytes", float(len(body)), "B", min=0.0),
         )
         detail = self._detail(body) if body else ""
 

@@ -40,6 +40,8 @@ NoteListener = Callable[[OperatorNote], None]
 NOTES_KEPT = 200
 
 TICK_SECONDS = 1.0  # how often services and alerts are re-evaluated
+GC_YOUNG = 5000
+BOARD_HISTORY = 60  # results kept in memory per check (older ones are in the store)
 
 
 def default_probe_factory(check: CheckConfig, resources: Resources) -> Probe:
@@ -112,7 +114,7 @@ class Engine:
         self.retry = retry or RetryPolicy()
         self._factory = probe_factory or default_probe_factory
         self.resources = Resources()
-        self.board = Board()
+        self.board = Board(history=BOARD_HISTORY)
         self.board.configure(config.checks)
         self._listeners: list[ResultListener] = []
         self._probes: dict[str, Probe] = {}
@@ -326,6 +328,9 @@ class Engine:
         # run: move them out of the cyclic GC's sight, so full collections stay short
         # and never stall the schedule (measured: lag p99 36 ms -> 3 ms at 1000 checks).
         gc.freeze()
+        # Results arrive by the thousand: collect the young generation less often, so full
+        # collections (which scan every live result) come rarely.
+        gc.set_threshold(GC_YOUNG, 20, 20)
         for name in self._checks:
             self._start_loop(name, first=True)
         self._ticker = asyncio.ensure_future(self._tick_loop())
