@@ -361,7 +361,10 @@ class AlertEngine:
                 self._rows[fp].current = severity
         elif row is not None and row.resolved_at is None and track.good >= check.recover:
             self._resolve(row, now)
-        self._refresh(now)
+        if row is None and fp in self._rows:
+            self._refresh_row(self._rows[fp], now)  # a new alert: silenced or not from the start
+        # The passing of time for every other alert is applied by the next alerts(),
+        # notifications() or command: per result, it would cost O(alerts) 1000 times a second.
 
     def observe_services(self, statuses: Mapping[str, ServiceStatus], now: float) -> None:
         """Take the latest service statuses (from dash.core.services.evaluate) into account."""
@@ -757,23 +760,27 @@ class AlertEngine:
             del self._silences[sid]
         for fp, row in list(self._rows.items()):
             if row.resolved_at is None:
-                if row.ack_until is not None and now >= row.ack_until:
-                    self._clear_ack(row, now, "acknowledgement expired")
-                silencer = self._silencer(row, now)
-                was = row.silenced_by
-                row.silenced_by, row.silence_reason = silencer if silencer else (None, "")
-                if row.silenced_by != was:
-                    if row.silenced_by is None:
-                        self._event(EventKind.UNSILENCED, row, now, "no longer silenced")
-                    else:
-                        why = "maintenance" if row.silenced_by == "maintenance" else f"silence {row.silenced_by}"
-                        reason = f": {row.silence_reason}" if row.silence_reason else ""
-                        self._event(EventKind.SILENCED, row, now, f"silenced by {why}{reason}")
+                self._refresh_row(row, now)
             elif (
                 now - row.resolved_at >= self._settings.resolved_for
                 and not (row.paged and not row.resolved_sent)  # its resolution is still to be told
             ):
                 del self._rows[fp]
+
+    def _refresh_row(self, row: _Row, now: float) -> None:
+        """An open alert's expired ack, and whether a silence or maintenance covers it now."""
+        if row.ack_until is not None and now >= row.ack_until:
+            self._clear_ack(row, now, "acknowledgement expired")
+        silencer = self._silencer(row, now)
+        was = row.silenced_by
+        row.silenced_by, row.silence_reason = silencer if silencer else (None, "")
+        if row.silenced_by != was:
+            if row.silenced_by is None:
+                self._event(EventKind.UNSILENCED, row, now, "no longer silenced")
+            else:
+                why = "maintenance" if row.silenced_by == "maintenance" else f"silence {row.silenced_by}"
+                reason = f": {row.silence_reason}" if row.silence_reason else ""
+                self._event(EventKind.SILENCED, row, now, f"silenced by {why}{reason}")
 
     def _only_degrades(self, name: str) -> bool:
         """True when, by config, this check's failure degrades services and takes none down."""

@@ -333,7 +333,8 @@ class Engine:
         gc.set_threshold(GC_YOUNG, 20, 20)
         for name in self._checks:
             self._start_loop(name, first=True)
-        self._ticker = asyncio.ensure_future(self._tick_loop())
+        if self._ticker is None or self._ticker.done():  # start() twice must not leak a ticker
+            self._ticker = asyncio.ensure_future(self._tick_loop())
 
     async def stop(self) -> None:
         """Stop polling and release every probe and shared client."""

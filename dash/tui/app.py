@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from dash.clock import Clock
@@ -243,12 +244,15 @@ class HealthDashApp(App[int]):
         snap = self.engine.snapshot(breaker_stats_age=0.0 if showing_breakers else BREAKER_STATS_AGE)
         self.snapshot = snap
         self.snapshot_mono = self.engine.clock.now()
-        self.overview.show(snap, self._palette, self.config_errors, restyle=restyle)
-        for screen in self.screen_stack:
-            if isinstance(screen, BreakersScreen):
-                screen.show(snap, self._palette, self.snapshot_mono, restyle=restyle)
-            elif isinstance(screen, (DetailScreen, SilencesScreen, SLOScreen, TimelineScreen)):
-                screen.show(snap, self._palette, restyle=restyle)
+        try:
+            self.overview.show(snap, self._palette, self.config_errors, restyle=restyle)
+            for screen in self.screen_stack:
+                if isinstance(screen, BreakersScreen):
+                    screen.show(snap, self._palette, self.snapshot_mono, restyle=restyle)
+                elif isinstance(screen, (DetailScreen, SilencesScreen, SLOScreen, TimelineScreen)):
+                    screen.show(snap, self._palette, restyle=restyle)
+        except NoMatches:  # the app is closing and its widgets are going away
+            pass
         return snap
 
     def _on_notification(self, note: AlertNotification) -> None:
