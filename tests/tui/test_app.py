@@ -81,7 +81,7 @@ async def test_table_is_updated_by_diffing_not_refilled(rig):
     async with app.run_test(size=SIZE) as pilot:
         await settle(rig, app, pilot)
         t = table(app)
-        calls: dict[str, int] = {"update_cell": 0, "add_row": 0, "remove_row": 0, "clear": 0}
+        calls: dict[str, int] = {"set_cell": 0, "add_row": 0, "remove_row": 0, "clear": 0}
         for name in calls:
             original = getattr(t, name)
 
@@ -91,12 +91,12 @@ async def test_table_is_updated_by_diffing_not_refilled(rig):
 
             setattr(t, name, counted)
         app.refresh_snapshot()
-        assert calls == {"update_cell": 0, "add_row": 0, "remove_row": 0, "clear": 0}
+        assert calls == {"set_cell": 0, "add_row": 0, "remove_row": 0, "clear": 0}
         rig.scripts["api"][:] = [REFUSED]  # one check flips
         await rig.engine.run_once(["api"])
         app.refresh_snapshot()
         assert calls["clear"] == 0 and calls["add_row"] == 0 and calls["remove_row"] == 0
-        assert 0 < calls["update_cell"] <= 5  # status, history, age, message, latency at most
+        assert 0 < calls["set_cell"] <= 5  # status, history, age, message, latency at most
         assert t.get_cell("api", "status").plain == "✖ crit"
 
 

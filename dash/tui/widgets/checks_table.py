@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from dash.tui.palette import Palette
 from dash.tui.view import HISTORY_WIDTH, RETRY_MARK, STALE_MARK, Row
@@ -198,16 +199,27 @@ class ChecksTable(DataTable):
         """Rebuild the outdated rows that are on screen."""
         if self._make_row is None or not self._outdated:
             return
+        changed = False
         for name in self._visible_names():
             if name not in self._outdated:
                 continue
             self._outdated.discard(name)
             new = self.cells(self._make_row(name), self._palette)
             old = self._shown[name]
+            row = self._data.get(RowKey(name))
             for key, cell in new.items():
-                if not _same(cell, old[key]):
-                    self.update_cell(name, key, cell)
+                if row is not None and not _same(cell, old[key]):
+                    self.set_cell(row, key, cell)
+                    changed = True
             self._shown[name] = new
+        if changed:
+            self.refresh()
+
+    def set_cell(self, row: dict, key: str, cell: Text) -> None:
+        """What DataTable.update_cell does, without its refresh of the whole table per
+        cell: the caller refreshes once for every change (fixed widths: nothing to measure)."""
+        row[ColumnKey(key)] = cell
+        self._update_count += 1
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
