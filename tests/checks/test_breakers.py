@@ -27,6 +27,7 @@ from checks.breakers import Policy, RemoteBreaker, UnreadableBody, judge, remote
 from dash.config import ConfigError, parse_config
 from dash.model import BreakerState, Metric, Outcome, Reason, Status
 from tests.servers import FaultFarm, server_context
+from tests.checks.conftest import toml_value
 
 SAMPLES = Path(__file__).parent / "samples"
 DEADLINE = 2.0
@@ -70,22 +71,6 @@ class SampleFarm(FaultFarm):
 def farm():
     with SampleFarm() as server:
         yield server
-
-
-@pytest.fixture
-async def resources():
-    res = Resources()
-    yield res
-    await res.aclose()
-
-
-def toml_value(value: Any) -> str:
-    """A TOML literal for a test option (JSON strings are valid TOML basic strings)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items()) + " }"
-    return json.dumps(value)
 
 
 def config_text(**options: Any) -> str:

@@ -53,13 +53,6 @@ def config(secrets: frozenset[str] = frozenset(), **overrides: Any) -> CheckConf
     )
 
 
-@pytest.fixture
-async def resources():
-    res = Resources()
-    yield res
-    await res.aclose()
-
-
 async def run(resources: Resources, **overrides: Any) -> Outcome:
     """One attempt with the engine's deadline around it."""
     probe = http.make(config(**overrides), resources)

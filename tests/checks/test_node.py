@@ -24,6 +24,7 @@ from checks.node import Filesystem, NodeProbe, parse_node
 from dash.config import ConfigError, parse_config
 from dash.model import Outcome, Reason, Status
 from tests.checks.test_prometheus import PromFarm, toml_value
+from tests.checks.conftest import toml_value
 
 SAMPLES = Path(__file__).parent / "samples"
 DEADLINE = 3.0
@@ -46,13 +47,6 @@ def sample(name: str) -> bytes:
 def farm():
     with PromFarm() as server:
         yield server
-
-
-@pytest.fixture
-async def resources():
-    res = Resources()
-    yield res
-    await res.aclose()
 
 
 def serve(farm: PromFarm, *bodies: bytes | str) -> tuple[str, str]:

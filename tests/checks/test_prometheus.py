@@ -26,6 +26,7 @@ from checks.prometheus import Answer, Query, Series, Thresholds, parse_answer, s
 from dash.config import ConfigError, parse_config
 from dash.model import Outcome, Reason, Status
 from tests.servers import FaultFarm, server_context
+from tests.checks.conftest import toml_value
 
 SAMPLES = Path(__file__).parent / "samples"
 DEADLINE = 2.0
@@ -75,21 +76,6 @@ class PromFarm(FaultFarm):
 def farm():
     with PromFarm() as server:
         yield server
-
-
-@pytest.fixture
-async def resources():
-    res = Resources()
-    yield res
-    await res.aclose()
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
-    return json.dumps(value)
 
 
 def load(**options: Any):
