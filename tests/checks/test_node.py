@@ -23,7 +23,7 @@ from checks.base import Resources
 from checks.node import Filesystem, NodeProbe, parse_node
 from dash.config import ConfigError, parse_config
 from dash.model import Outcome, Reason, Status
-from tests.checks.test_prometheus import PromFarm, toml_value
+from tests.checks.test_prometheus import PromFarm
 from tests.checks.conftest import toml_value
 
 SAMPLES = Path(__file__).parent / "samples"
