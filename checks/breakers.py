@@ -62,6 +62,7 @@ from checks.http import (
     content_length,
     describe_error,
     read_capped,
+    redacted,
     shared_client,
     _size,
     status_text,
@@ -570,16 +571,7 @@ class BreakersProbe(Probe):
                 await response.aclose()  # also on cancellation: drops an unfinished body
         except Exception as exc:
             outcome = describe_error(exc, self._host, DEFAULT_MAX_REDIRECTS)
-        if self._redact.secrets:
-            outcome = Outcome(
-                outcome.status,
-                outcome.reason,
-                self._redact(outcome.message),
-                outcome.metrics,
-                outcome.retryable,
-                self._redact(outcome.detail),
-            )
-        return outcome
+        return redacted(outcome, self._redact)
 
     async def _judge(self, response: httpx.Response, started: float) -> Outcome:
         code = response.status_code

@@ -301,6 +301,16 @@ def _tls_message(error: ssl.SSLCertVerificationError, host: str) -> str:
     return f"TLS: certificate verification failed ({clean(error.verify_message or error, limit=120)})"
 
 
+def redacted(outcome: Outcome, redact: Redactor) -> Outcome:
+    """`outcome` with every secret masked in its message and detail."""
+    if not redact.secrets:
+        return outcome
+    return Outcome(
+        outcome.status, outcome.reason, redact(outcome.message), outcome.metrics, outcome.retryable,
+        redact(outcome.detail),
+    )
+
+
 def describe_error(exc: BaseException, host: str, max_redirects: int) -> Outcome:
     """The precise reason and message for a request that raised `exc`."""
 
@@ -448,16 +458,7 @@ class HttpProbe(Probe):
                 await response.aclose()  # also on cancellation: drops an unfinished body
         except Exception as exc:
             outcome = describe_error(exc, self._host or "", self._max_redirects)
-        if self._redact.secrets:
-            outcome = Outcome(
-                outcome.status,
-                outcome.reason,
-                self._redact(outcome.message),
-                outcome.metrics,
-                outcome.retryable,
-                self._redact(outcome.detail),
-            )
-        return outcome
+        return redacted(outcome, self._redact)
 
     def _detail(self, body: bytes) -> str:
         raw = body[: DETAIL_CHARS * 2]

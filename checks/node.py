@@ -48,9 +48,9 @@ import httpx
 
 from checks import host, prometheus_text
 from checks.base import Field, Probe, Resources
-from checks.http import DEFAULT_MAX_REDIRECTS, DETAIL_CHARS, check_positive, check_url, describe_error
+from checks.http import DEFAULT_MAX_REDIRECTS, DETAIL_CHARS, check_positive, check_url, describe_error, redacted
 from checks.host import judged, merged_thresholds, Reading
-from checks.prometheus import PARSE_INLINE, fetch, http_client, over_limit, redacted, secrets_of
+from checks.prometheus import PARSE_INLINE, fetch, http_client, over_limit, secrets_of
 from dash.model import Metric, Outcome, Reason, Status
 from dash.text import clean
 

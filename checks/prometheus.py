@@ -37,7 +37,7 @@ A 2xx answer that is not the Prometheus API is crit with reason `assertion`.
 Metrics: `latency_ms`, `series` (how many came back), `value` (the judged number,
 aggregates only) and `value:<series label>` for at most 50 series.
 
-`http_client`, `fetch` and `redacted` are shared with the `node` kind.
+`http_client` and `fetch` are shared with the `node` kind.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from checks.http import (
     content_length,
     describe_error,
     read_capped,
+    redacted,
     shared_client,
     status_text,
 )
@@ -210,16 +211,6 @@ async def fetch(client: httpx.AsyncClient, request: httpx.Request, max_body: int
 
 def over_limit(max_body: int) -> str:
     return f"body is larger than max_body {_size(max_body)}; not read further"
-
-
-def redacted(outcome: Outcome, redact: Redactor) -> Outcome:
-    """`outcome` with every secret masked in its message and detail."""
-    if not redact.secrets:
-        return outcome
-    return Outcome(
-        outcome.status, outcome.reason, redact(outcome.message), outcome.metrics, outcome.retryable,
-        redact(outcome.detail),
-    )
 
 
 # --- reading the answer ------------------------------------------------------------------
